@@ -1,0 +1,87 @@
+"""Evaluate saved weights on a dataset's test split.
+
+    python inference.py                      # best_model.npy with best_config.json
+    python inference.py --model_path runs/train/HASH.npy --config runs/train/HASH.json
+
+The parser's defaults are the configuration in --config (default best_config.json);
+flags given on the command line override it.
+"""
+import json
+import sys
+from pathlib import Path
+
+from mlp import NeuralNetwork
+from mlp.data import DataError, load_dataset
+from mlp.metrics import evaluate
+from mlp.model_io import ModelFileError, load_weights
+from mlp.options import RUN_OPTION_NAMES, ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
+
+HERE = Path(__file__).resolve().parent
+
+
+def find(path):
+    """A relative path is looked up from the working folder, then beside this script."""
+    path = Path(path)
+    if path.is_absolute() or path.exists() or not (HERE / path).exists():
+        return path
+    return HERE / path
+
+
+def read_config(path):
+    """The run options stored in a config JSON (other keys are ignored)."""
+    try:
+        stored = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read config {path}: {exc}") from None
+    if not isinstance(stored, dict):
+        raise ConfigError(f"config {path} must hold a JSON object of train.py options")
+    return resolve_config({k: v for k, v in stored.items() if k in RUN_OPTION_NAMES})
+
+
+def build_parser(defaults):
+    parser = OneLineParser(prog="inference.py", description=__doc__.splitlines()[0])
+    parser.add_argument("-mp", "--model_path", default="best_model.npy", help="weights saved with np.save(get_weights())")
+    parser.add_argument("--config", default="best_config.json", help="configuration the defaults come from")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
+    return add_run_options(parser, defaults)
+
+
+def check_fit(weights, config):
+    """Weights must have the config's number of layers and widths."""
+    n_weights = sum(1 for k in weights if k.startswith("W"))
+    widths = [weights[f"W{i}"].shape[1] for i in range(n_weights - 1) if f"W{i}" in weights]
+    if widths != config["hidden_size"]:
+        raise ConfigError(f"weights have hidden widths {widths} but the config says {config['hidden_size']}: "
+                          f"pass the matching --config or -nhl/-sz")
+
+
+def evaluate_model(model, X_test, y_test):
+    """-> dict with logits, loss, accuracy, f1, precision, recall (macro)."""
+    return evaluate(model, X_test, y_test)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    pre = OneLineParser(add_help=False)
+    pre.add_argument("--config", default="best_config.json")
+    try:
+        defaults = read_config(find(pre.parse_known_args(argv)[0].config))
+        args = parse_known(build_parser(defaults), argv)
+        config = resolve_config(args)
+        weights = load_weights(find(args.model_path))
+        check_fit(weights, config)
+        model = NeuralNetwork(config)
+        model.set_weights(weights)
+        data = load_dataset(config["dataset"], args.data_dir, dtype=model.dtype)
+    except (ConfigError, ModelFileError, DataError, ValueError) as exc:
+        exit_with_error("inference.py", exc)
+    scores = evaluate_model(model, data.X_test, data.y_test)
+    print(f"{config['dataset']} test: accuracy {scores['accuracy']:.4f}  precision {scores['precision']:.4f}  "
+          f"recall {scores['recall']:.4f}  f1 {scores['f1']:.4f}")
+    return scores
+
+
+if __name__ == "__main__":
+    main()

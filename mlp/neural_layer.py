@@ -1,0 +1,59 @@
+"""One dense layer: ``A = f(X @ W + b)`` and its backward pass."""
+import numpy as np
+
+
+def random_init(n_in, n_out, rng):
+    return rng.normal(0.0, 0.01, size=(n_in, n_out))
+
+
+def xavier_init(n_in, n_out, rng):
+    # Glorot uniform: keeps activation variance roughly constant across layers.
+    limit = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-limit, limit, size=(n_in, n_out))
+
+
+def zeros_init(n_in, n_out, rng):
+    return np.zeros((n_in, n_out))
+
+
+# name -> function(n_in, n_out, rng) -> W (n_in, n_out); biases always start at 0.
+INITIALIZERS = {
+    "random": random_init,
+    "xavier": xavier_init,
+    "zeros": zeros_init,
+}
+
+
+class NeuralLayer:
+    """A dense layer whose parameters and gradients may be views into flat buffers.
+
+    ``W`` (in, out), ``b`` (1, out), ``grad_W`` (in, out) and ``grad_b`` (1, out)
+    are written in place so the optimizer can update every layer in one sweep
+    over the network's flat parameter vector.
+    """
+
+    def __init__(self, W, b, grad_W, grad_b, activation=None):
+        """``activation`` is a (function, derivative) pair, or None for a linear output layer."""
+        self.W, self.b = W, b
+        self.grad_W, self.grad_b = grad_W, grad_b
+        self.activation = activation
+        self.X = self.Z = self.A = None
+
+    @property
+    def shape(self):
+        return self.W.shape
+
+    def forward(self, X):
+        """(b, in) -> (b, out); keeps X, Z and A for the backward pass."""
+        self.X = X
+        self.Z = X @ self.W
+        self.Z += self.b
+        self.A = self.Z if self.activation is None else self.activation[0](self.Z)
+        return self.A
+
+    def backward(self, dA, need_input_grad=True):
+        """dL/dA (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place."""
+        dZ = dA if self.activation is None else dA * self.activation[1](self.Z, self.A)
+        np.matmul(self.X.T, dZ, out=self.grad_W)
+        np.sum(dZ, axis=0, keepdims=True, out=self.grad_b)
+        return dZ @ self.W.T if need_input_grad else None

@@ -1,0 +1,144 @@
+"""The multilayer perceptron: layers over one flat parameter buffer.
+
+``NeuralNetwork(cli_args)`` keeps the course skeleton's interface: ``forward``
+returns logits, ``backward`` returns the exact gradients of the mean data
+loss (index 0 = output layer), ``get_weights``/``set_weights`` move plain
+``{"W0", "b0", ...}`` dicts. All parameters live in one vector so an
+optimizer step is a few vectorised operations for the whole network.
+"""
+import numpy as np
+
+from .activations import ACTIVATIONS
+from .metrics import evaluate
+from .neural_layer import INITIALIZERS, NeuralLayer
+from .objective_functions import LOSSES, one_hot
+from .optimizers import OPTIMIZERS
+from .options import resolve_config
+from .training import fit
+
+INPUT_SIZE = 784
+N_CLASSES = 10
+
+
+class NeuralNetwork:
+    def __init__(self, cli_args=None):
+        """``cli_args``: an argparse.Namespace or dict of train.py options; missing ones take defaults."""
+        source = {} if cli_args is None else (cli_args if isinstance(cli_args, dict) else vars(cli_args))
+        self.config = resolve_config(source)
+        self.input_size = int(source.get("input_size") or INPUT_SIZE)
+        self.output_size = int(source.get("output_size") or N_CLASSES)
+        self.dtype = np.dtype(self.config["dtype"])
+        self.loss_function = LOSSES[self.config["loss"]]
+        rng = np.random.default_rng(self.config["seed"])
+        sizes = [self.input_size, *self.config["hidden_size"], self.output_size]
+        init = INITIALIZERS[self.config["weight_init"]]
+        self._build([init(n_in, n_out, rng) for n_in, n_out in zip(sizes[:-1], sizes[1:])],
+                    [np.zeros(n_out) for n_out in sizes[1:]])
+
+    # -- construction -----------------------------------------------------------------
+    def _build(self, weights, biases):
+        """Lay out [W0, W1, ..., b0, b1, ...] in one buffer; layers hold views into it."""
+        shapes = [w.shape for w in weights]
+        n_weights = sum(a * b for a, b in shapes)
+        size = n_weights + sum(b for _, b in shapes)
+        self.params = np.empty(size, dtype=self.dtype)
+        self.grads = np.zeros(size, dtype=self.dtype)
+        hidden = ACTIVATIONS[self.config["activation"]]
+        self.layers = []
+        w_at, b_at = 0, n_weights
+        for i, ((n_in, n_out), W, b) in enumerate(zip(shapes, weights, biases)):
+            views = []
+            for buffer in (self.params, self.grads):
+                views.append(buffer[w_at:w_at + n_in * n_out].reshape(n_in, n_out))
+                views.append(buffer[b_at:b_at + n_out].reshape(1, n_out))
+            views[0][...] = W
+            views[1][...] = np.reshape(b, (1, n_out))
+            is_output = i == len(shapes) - 1
+            self.layers.append(NeuralLayer(views[0], views[1], views[2], views[3], None if is_output else hidden))
+            w_at += n_in * n_out
+            b_at += n_out
+        c = self.config
+        self.optimizer = OPTIMIZERS[c["optimizer"]](
+            size, c["learning_rate"], weight_decay=c["weight_decay"], n_decay=n_weights, dtype=self.dtype,
+            momentum=c["momentum"], beta=c["beta"], beta1=c["beta1"], beta2=c["beta2"], epsilon=c["epsilon"],
+        )
+        self.grad_W = self.grad_b = None
+
+    # -- the skeleton interface -------------------------------------------------------
+    def forward(self, X):
+        """(b, D_in) -> logits (b, D_out); no softmax."""
+        A = np.asarray(X, dtype=self.dtype)
+        for layer in self.layers:
+            A = layer.forward(A)
+        return A
+
+    def compute_loss(self, y_true, y_pred):
+        """Mean data loss of logits ``y_pred`` against integer or one-hot ``y_true``."""
+        return self.loss_function(y_pred, one_hot(y_true, y_pred.shape[1], self.dtype))[0]
+
+    def backward(self, y_true, y_pred):
+        """Gradients of the mean data loss for the last ``forward``.
+
+        Returns (grad_W, grad_b): object arrays, index 0 = output layer, shapes
+        (in, out) and (1, out). Also stored as ``self.grad_W``/``self.grad_b``.
+        """
+        _, dlogits = self.loss_function(y_pred, one_hot(y_true, y_pred.shape[1], self.dtype))
+        self._backpropagate(dlogits)
+        grad_W = np.empty(len(self.layers), dtype=object)
+        grad_b = np.empty(len(self.layers), dtype=object)
+        for i, layer in enumerate(reversed(self.layers)):
+            grad_W[i], grad_b[i] = layer.grad_W.copy(), layer.grad_b.copy()
+        self.grad_W, self.grad_b = grad_W, grad_b
+        return grad_W, grad_b
+
+    def update_weights(self):
+        """One optimizer step from the gradients of the last ``backward``."""
+        self.optimizer.step(self.params, self.grads)
+
+    def train_step(self, X, Y):
+        """forward + backward + update on one batch (Y one-hot); returns (loss, logits)."""
+        logits = self.forward(X)
+        loss, dlogits = self.loss_function(logits, Y)
+        self._backpropagate(dlogits)
+        self.optimizer.step(self.params, self.grads)
+        return loss, logits
+
+    def _backpropagate(self, dlogits):
+        delta = dlogits
+        for i in range(len(self.layers) - 1, -1, -1):
+            delta = self.layers[i].backward(delta, need_input_grad=i > 0)
+
+    def predict(self, X):
+        return np.argmax(self.forward(X), axis=1)
+
+    def get_weights(self):
+        weights = {}
+        for i, layer in enumerate(self.layers):
+            weights[f"W{i}"] = layer.W.copy()
+            weights[f"b{i}"] = layer.b.copy()
+        return weights
+
+    def set_weights(self, weights):
+        """Rebuild the layers from ``{"W0", "b0", ...}`` of any chained shapes."""
+        n = sum(1 for key in weights if key.startswith("W"))
+        try:
+            Ws = [np.asarray(weights[f"W{i}"], dtype=np.float64) for i in range(n)]
+            bs = [np.asarray(weights[f"b{i}"], dtype=np.float64).reshape(-1) for i in range(n)]
+        except KeyError as exc:
+            raise ValueError(f"weights need W0..W{n - 1} and b0..b{n - 1}; missing {exc.args[0]}") from None
+        if n == 0 or any(W.ndim != 2 for W in Ws):
+            raise ValueError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
+        for i in range(n):
+            if bs[i].size != Ws[i].shape[1] or (i and Ws[i].shape[0] != Ws[i - 1].shape[1]):
+                raise ValueError(f"layer {i}: W{i} {Ws[i].shape} and b{i} {bs[i].shape} do not chain")
+        self.input_size, self.output_size = Ws[0].shape[0], Ws[-1].shape[1]
+        self.config["num_layers"] = n - 1
+        self.config["hidden_size"] = [W.shape[1] for W in Ws[:-1]]
+        self._build(Ws, bs)
+
+    # -- conveniences of the skeleton -------------------------------------------------
+    def train(self, X_train, y_train, epochs=1, batch_size=32):
+        return fit(self, X_train, y_train, epochs=epochs, batch_size=batch_size)
+
+    def evaluate(self, X, y):
+        return evaluate(self, X, y)

@@ -1,0 +1,130 @@
+"""Optimizers over one flat parameter vector.
+
+Every optimizer updates ``params`` in place from ``grads`` with a handful of
+vectorised operations over the whole network. L2 weight decay is added here,
+never to the gradients the network exposes, and only to the first
+``n_decay`` entries (the weights; biases are not decayed).
+"""
+import numpy as np
+
+
+class Optimizer:
+    def __init__(self, size, learning_rate, weight_decay=0.0, n_decay=None, dtype=np.float64, **_):
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.n_decay = size if n_decay is None else n_decay
+        self.t = 0
+        self._decayed = np.zeros(size, dtype=dtype) if weight_decay else None
+
+    def _gradient(self, params, grads):
+        """grads plus weight_decay * weights, without touching ``grads``."""
+        if not self.weight_decay:
+            return grads
+        g = self._decayed
+        np.multiply(params[: self.n_decay], self.weight_decay, out=g[: self.n_decay])
+        g[self.n_decay:] = 0
+        g += grads
+        return g
+
+    def step(self, params, grads):
+        self.t += 1
+        self._update(params, self._gradient(params, grads))
+
+
+class SGD(Optimizer):
+    def _update(self, p, g):
+        p -= self.learning_rate * g
+
+
+class Momentum(Optimizer):
+    def __init__(self, size, learning_rate, momentum=0.9, dtype=np.float64, **kw):
+        super().__init__(size, learning_rate, dtype=dtype, **kw)
+        self.momentum = momentum
+        self.velocity = np.zeros(size, dtype=dtype)
+
+    def _update(self, p, g):
+        v = self.velocity
+        v *= self.momentum
+        v += g
+        p -= self.learning_rate * v
+
+
+class NAG(Momentum):
+    """Nesterov momentum in its look-ahead-free form: step along g + momentum * v."""
+
+    def _update(self, p, g):
+        v = self.velocity
+        v *= self.momentum
+        v += g
+        p -= self.learning_rate * (g + self.momentum * v)
+
+
+class RMSProp(Optimizer):
+    def __init__(self, size, learning_rate, beta=0.9, epsilon=1e-8, dtype=np.float64, **kw):
+        super().__init__(size, learning_rate, dtype=dtype, **kw)
+        self.beta, self.epsilon = beta, epsilon
+        self.square_avg = np.zeros(size, dtype=dtype)
+
+    def _update(self, p, g):
+        s = self.square_avg
+        s *= self.beta
+        s += (1 - self.beta) * g * g
+        p -= self.learning_rate * g / (np.sqrt(s) + self.epsilon)
+
+
+class Adam(Optimizer):
+    def __init__(self, size, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, dtype=np.float64, **kw):
+        super().__init__(size, learning_rate, dtype=dtype, **kw)
+        self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
+        self.m = np.zeros(size, dtype=dtype)
+        self.v = np.zeros(size, dtype=dtype)
+        self._scratch = np.zeros(size, dtype=dtype)
+
+    def _moments(self, g):
+        m, v = self.m, self.v
+        m *= self.beta1
+        m += (1 - self.beta1) * g
+        v *= self.beta2
+        np.multiply(g, g, out=self._scratch)
+        self._scratch *= 1 - self.beta2
+        v += self._scratch
+
+    def _denominator(self):
+        """sqrt(v_hat) + epsilon, in the scratch buffer."""
+        d = self._scratch
+        np.sqrt(self.v, out=d)
+        d *= 1.0 / np.sqrt(1 - self.beta2 ** self.t)
+        d += self.epsilon
+        return d
+
+    def _update(self, p, g):
+        self._moments(g)
+        step = self.learning_rate / (1 - self.beta1 ** self.t)
+        d = self._denominator()
+        np.divide(self.m, d, out=d)
+        d *= step
+        p -= d
+
+
+class Nadam(Adam):
+    """Adam with a Nesterov look-ahead on the first moment (Dozat, 2016)."""
+
+    def _update(self, p, g):
+        self._moments(g)
+        numerator = (self.beta1 / (1 - self.beta1 ** (self.t + 1))) * self.m
+        numerator += ((1 - self.beta1) / (1 - self.beta1 ** self.t)) * g
+        d = self._denominator()
+        np.divide(numerator, d, out=d)
+        d *= self.learning_rate
+        p -= d
+
+
+# name -> class(size, learning_rate, weight_decay, n_decay, dtype, **hyperparameters)
+OPTIMIZERS = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nag": NAG,
+    "rmsprop": RMSProp,
+    "adam": Adam,
+    "nadam": Nadam,
+}

@@ -1,0 +1,42 @@
+"""Early termination judged on validation accuracy against the sweep's recorded runs.
+
+The two rules of the W&B sweep schema's ``early_terminate``:
+- ``hyperband`` (min_iter, eta): at epochs min_iter * eta**k, stop a run below the
+  (1 - 1/eta) quantile of the other runs' validation accuracy at that epoch;
+- ``median`` (our extension, min_iter): from min_iter on, stop a run below the median.
+"""
+import numpy as np
+
+MIN_PEERS = 4
+
+
+class StopTraining(Exception):
+    """Raised from an epoch callback: the run is stopped by the rule, not failed."""
+
+
+class EarlyTermination:
+    def __init__(self, kind, min_iter=3, eta=3):
+        self.kind, self.min_iter, self.eta = kind, int(min_iter), float(eta)
+
+    @classmethod
+    def from_spec(cls, spec):
+        """``early_terminate`` block of a sweep file -> EarlyTermination or None."""
+        if not spec:
+            return None
+        return cls(spec["type"], spec.get("min_iter", 3), spec.get("eta", 3))
+
+    def checks_at(self, epoch):
+        if epoch < self.min_iter:
+            return False
+        if self.kind == "median":
+            return True
+        ratio = epoch / self.min_iter
+        k = round(np.log(ratio) / np.log(self.eta))
+        return abs(self.min_iter * self.eta ** k - epoch) < 1e-9
+
+    def should_stop(self, epoch, val_acc, peer_val_accs):
+        """True when ``val_acc`` at ``epoch`` falls below the rule's bar among enough peers."""
+        if not self.checks_at(epoch) or len(peer_val_accs) < MIN_PEERS:
+            return False
+        quantile = 0.5 if self.kind == "median" else 1 - 1 / self.eta
+        return val_acc < float(np.quantile(peer_val_accs, quantile))

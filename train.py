@@ -1,0 +1,60 @@
+"""Train one MLP, print progress per epoch, record the run in the store and W&B.
+
+    python train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier
+"""
+import shutil
+import sys
+
+from mlp.data import DataError, load_dataset
+from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
+from runner.job import JobContext, run_one
+from runner.tracking import WANDB_MODES
+from store import RunStore, StoreError
+
+
+def build_parser():
+    parser = OneLineParser(prog="train.py", description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
+    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
+    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto",
+                        help="auto: online with credentials, offline without")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
+    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
+    parser.add_argument("--runs_dir", default="runs", help="where run folders with weights go")
+    parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
+    parser.add_argument("--save_model", default=None, metavar="PATH",
+                        help="also copy the weights here (e.g. best_model.npy); never done unless asked")
+    return parser
+
+
+def print_epoch(m):
+    print(f"epoch {m['epoch']:3d}  train loss {m['train_loss']:.4f} acc {m['train_acc']:.4f}  "
+          f"val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}  ({m['seconds']:.1f}s)", flush=True)
+
+
+def main(argv=None):
+    args = parse_known(build_parser(), argv)
+    try:
+        config = resolve_config(args)
+        load_dataset(config["dataset"], args.data_dir)  # fail before anything is written
+        store = RunStore(args.db)
+    except (ConfigError, DataError, StoreError) as exc:
+        exit_with_error("train.py", exc)
+    ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
+                     wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity)
+    result = run_one(config, ctx, on_epoch=print_epoch)
+    run_id = store.record(args.sweep, config, result)
+    if result["status"] in ("failed", "diverged"):
+        print(f"run {run_id} {result['status']}: {result['error']}", file=sys.stderr)
+        return 1
+    if args.save_model:
+        shutil.copyfile(result["weights_path"], args.save_model)
+    print(f"run {run_id} {result['status']}: weights {result['weights_path']}")
+    print(f"test accuracy {result['test_acc']:.4f}  precision {result['test_precision']:.4f}  "
+          f"recall {result['test_recall']:.4f}  f1 {result['test_f1']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
