@@ -79,7 +79,7 @@ def _epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch):
 def run_one(config, ctx=JobContext(), on_epoch=None):
     """Train one resolved ``config``; returns its result record (see store.RunStore.record)."""
     key = config_hash(config)
-    result = {"status": "running", "started_at": time.time(), "epochs": []}
+    result = {"config": config, "status": "running", "started_at": time.time(), "epochs": []}
     store = None
     try:
         if ctx.db_path:

@@ -129,21 +129,23 @@ class RunStore:
                 [{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}} for e in epochs])
         return run_id
 
-    def mark_stopped(self, sweep):
-        """Runs left 'running' by an interrupted sweep become 'stopped' (they rerun on resume)."""
+    def mark_interrupted(self, sweep):
+        """Runs left 'running' by an interrupted sweep become 'failed' (they rerun on resume)."""
         with self._immediate():
-            self.db.execute("UPDATE runs SET status = 'stopped', ended_at = ? WHERE sweep = ? AND status = 'running'",
-                            [time.time(), sweep])
+            self.db.execute("UPDATE runs SET status = 'failed', error = 'interrupted', ended_at = ? "
+                            "WHERE sweep = ? AND status = 'running'", [time.time(), sweep])
 
     # -- reads -------------------------------------------------------------------------
     def _row(self, sweep, key):
         rows = list(self.db["runs"].rows_where("sweep = ? AND config_hash = ?", [sweep, key]))
         return rows[0] if rows else None
 
-    def finished_hashes(self, sweep):
-        """Config hashes of the sweep's runs that need no rerun (finished, failed or diverged)."""
-        return {r["config_hash"] for r in self.db["runs"].rows_where(
-            "sweep = ? AND status IN ('finished', 'failed', 'diverged')", [sweep], select="config_hash")}
+    def done_runs(self, sweep):
+        """The sweep's runs that need no rerun: finished, diverged or stopped by early termination.
+
+        'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
+        """
+        return self.runs(sweep=sweep, where="status IN ('finished', 'diverged', 'stopped')")
 
     def runs(self, sweep=None, status=None, where=None, where_args=None, order_by="id", limit=None):
         """Runs as dicts with ``config`` parsed; ``where`` may use json_extract(config, '$.name')."""

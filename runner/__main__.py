@@ -1,0 +1,69 @@
+"""python -m runner SWEEP.yaml --jobs N: run a sweep in parallel, resumably, into the store."""
+import argparse
+import sys
+
+from mlp.data import DataError, load_dataset
+from mlp.options import OneLineParser, exit_with_error
+from store import RunStore, StoreError
+
+from .fan_out import BACKENDS
+from .job import JobContext
+from .sweep import SweepError, load_sweep
+from .tracking import WANDB_MODES
+
+
+def build_parser():
+    parser = OneLineParser(prog="python -m runner", description=__doc__.split(":")[1].strip())
+    parser.add_argument("sweep_file", help="sweep YAML in the W&B sweep schema")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
+    parser.add_argument("--runs_dir", default="runs", help="where weights go, one folder per sweep")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
+    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto")
+    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps")
+    parser.add_argument("-we", "--wandb_entity", default=None)
+    parser.add_argument("--backend", choices=BACKENDS, default="loky",
+                        help="loky: processes here; dask: a dask.distributed cluster; wandb: W&B sweep agents (online)")
+    parser.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _datasets(spec):
+    rule = spec["parameters"].get("dataset", {"value": "mnist"})
+    return rule.get("values", [rule.get("value", "mnist")])
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.jobs < 1:
+        exit_with_error("python -m runner", f"--jobs must be >= 1; got {args.jobs}")
+    if args.backend == "dask" and not args.scheduler:
+        exit_with_error("python -m runner", "--backend dask needs --scheduler ADDRESS")
+    try:
+        spec = load_sweep(args.sweep_file)
+        for dataset in _datasets(spec):
+            load_dataset(dataset, args.data_dir)
+        store = RunStore(args.db)
+    except (SweepError, DataError, StoreError) as exc:
+        exit_with_error("python -m runner", exc)
+    ctx = JobContext(sweep=spec["name"], runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
+                     wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity,
+                     early_terminate=spec.get("early_terminate"))
+    if args.backend == "wandb":
+        from .wandb_agent import run_agent  # noqa: PLC0415
+
+        return run_agent(spec, store, ctx)
+    from .sweeper import run_sweep  # noqa: PLC0415
+
+    summary = run_sweep(spec, store, args.jobs, ctx, args.backend, args.scheduler, progress=not args.quiet)
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "nothing to run"
+    print(f"sweep {spec['name']}: {counts}; {summary['skipped']} already done; {summary['seconds']:.0f}s")
+    best = store.best("val_acc", sweep=spec["name"])
+    if best:
+        print(f"best val_acc {best['val_acc']:.4f} (run {best['id']}, test_acc {best['test_acc']:.4f})")
+    return 0 if not summary["counts"].get("failed") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""The joblib fan-out: configs in, results out as each run finishes.
+
+Workers are loky processes started with one BLAS thread each; with one job
+the runs stay in this process, also limited to one BLAS thread so that
+``--jobs 1`` and ``--jobs 2`` compare like with like. ``dask`` sends the same
+calls to a dask.distributed scheduler through joblib's dask backend.
+"""
+import contextlib
+
+from joblib import Parallel, delayed, parallel_config
+from threadpoolctl import threadpool_limits
+
+from .job import run_one
+
+BACKENDS = ("loky", "dask", "wandb")
+
+
+@contextlib.contextmanager
+def _backend(jobs, backend, scheduler):
+    if backend == "dask":
+        from dask.distributed import Client  # noqa: PLC0415 - optional extra
+
+        with Client(scheduler) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
+            yield client
+    elif jobs == 1:
+        with threadpool_limits(limits=1):
+            yield None
+    else:
+        yield None
+
+
+def fan_out(configs, ctx, jobs=1, backend="loky", scheduler=None):
+    """Yield run_one results (each with its ``config``) in the order they finish."""
+    with _backend(jobs, backend, scheduler):
+        n_jobs = -1 if backend == "dask" else jobs
+        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+            delayed(run_one)(config, ctx) for config in configs)

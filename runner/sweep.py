@@ -1,0 +1,188 @@
+"""Sweep files in the W&B sweep YAML schema: validation and expansion into configs.
+
+The same file works with ``wandb sweep`` online. Supported: ``method``
+(grid, random, bayes), ``metric`` {name, goal}, ``run_cap``, ``early_terminate``
+{type: hyperband|median, min_iter, eta}, and per parameter ``value``,
+``values``, or ``min``/``max`` with a ``distribution`` (uniform, int_uniform,
+log_uniform_values, log_uniform, q_uniform). Random draws are seeded by the
+sweep name, so a rerun proposes the same configurations and resumes.
+"""
+import hashlib
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
+from store import METRICS
+
+METHODS = ("grid", "random", "bayes")
+DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform",
+                 "categorical", "constant")
+TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
+                  "early_terminate", "command", "project", "entity"}
+_OPTIONS = {o.name: o for o in RUN_OPTIONS}
+
+
+class SweepError(ValueError):
+    """A malformed or meaningless sweep file; the message names the key and the fix."""
+
+
+def load_sweep(path):
+    """Read and validate a sweep file -> spec dict with ``name`` filled in."""
+    path = Path(path)
+    try:
+        spec = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise SweepError(f"sweep file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SweepError(f"sweep file {path} is not valid YAML: {first_line}") from None
+    if not isinstance(spec, dict):
+        raise SweepError(f"sweep file {path} must be a mapping with method and parameters")
+    spec.setdefault("name", path.stem)
+    validate(spec)
+    return spec
+
+
+def validate(spec):
+    unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
+    if unknown:
+        raise SweepError(f"unknown top-level key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
+    if spec.get("method") not in METHODS:
+        raise SweepError(f"method must be one of {', '.join(METHODS)}; got {spec.get('method')!r}")
+    params = spec.get("parameters")
+    if not isinstance(params, dict) or not params:
+        raise SweepError("parameters must be a mapping of train.py option names to {value|values|min/max}")
+    for name, rule in params.items():
+        _validate_parameter(name, rule)
+    metric = spec.get("metric", {"name": "val_acc", "goal": "maximize"})
+    if not isinstance(metric, dict) or metric.get("name") not in METRICS or \
+            metric.get("goal", "maximize") not in ("maximize", "minimize"):
+        raise SweepError(f"metric must be {{name: one of {', '.join(METRICS)}, goal: maximize|minimize}}; got {metric!r}")
+    if metric["name"].startswith("test_"):
+        raise SweepError("metric must not be a test metric: the test split never guides a sweep; use val_acc")
+    cap = spec.get("run_cap")
+    if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+        raise SweepError(f"run_cap must be a positive integer; got {cap!r}")
+    if spec["method"] in ("random", "bayes") and cap is None:
+        raise SweepError(f"method {spec['method']} needs run_cap (how many runs to make)")
+    if spec["method"] == "grid" and any(_is_range(r) for r in params.values()):
+        raise SweepError("method grid needs value or values for every parameter, not min/max")
+    _validate_early_terminate(spec.get("early_terminate"))
+    try:  # every fixed combination must make a valid config (e.g. hidden_size vs num_layers)
+        resolve_config({n: _first_value(r) for n, r in params.items()})
+    except ConfigError as exc:
+        raise SweepError(f"parameters give an invalid config: {exc}") from None
+
+
+def _is_range(rule):
+    return "min" in rule or "max" in rule
+
+
+def _first_value(rule):
+    if "value" in rule:
+        return rule["value"]
+    if "values" in rule:
+        return rule["values"][0]
+    return rule["min"]
+
+
+def _validate_parameter(name, rule):
+    option = _OPTIONS.get(name)
+    if option is None:
+        raise SweepError(f"parameter {name!r} is not a train.py option; known: {', '.join(_OPTIONS)}")
+    if not isinstance(rule, dict) or not ({"value", "values"} & set(rule) or _is_range(rule)):
+        raise SweepError(f"parameter {name} needs value, values, or min and max; got {rule!r}")
+    try:
+        if "value" in rule:
+            option.check(rule["value"])
+        elif "values" in rule:
+            if not isinstance(rule["values"], list) or not rule["values"]:
+                raise SweepError(f"parameter {name}: values must be a non-empty list")
+            for v in rule["values"]:
+                option.check(v)
+        else:
+            if "min" not in rule or "max" not in rule:
+                raise SweepError(f"parameter {name} needs both min and max")
+            dist = rule.get("distribution", "uniform")
+            if dist not in DISTRIBUTIONS[:5]:
+                raise SweepError(f"parameter {name}: distribution must be one of {', '.join(DISTRIBUTIONS[:5])}; got {dist!r}")
+            low, high = rule["min"], rule["max"]
+            if dist != "log_uniform":  # log_uniform's bounds are exponents
+                low, high = option.check(low), option.check(high)
+            if not float(low) < float(high):
+                raise SweepError(f"parameter {name}: min must be below max; got {rule['min']!r} and {rule['max']!r}")
+            if dist == "log_uniform_values" and float(low) <= 0:
+                raise SweepError(f"parameter {name}: log_uniform_values needs min > 0")
+    except ConfigError as exc:
+        raise SweepError(f"parameter {exc}") from None
+
+
+def _validate_early_terminate(block):
+    if block is None:
+        return
+    if not isinstance(block, dict) or block.get("type") not in ("hyperband", "median"):
+        raise SweepError(f"early_terminate.type must be hyperband or median; got {block!r}")
+    min_iter, eta = block.get("min_iter", 3), block.get("eta", 3)
+    if not isinstance(min_iter, int) or min_iter < 1:
+        raise SweepError(f"early_terminate.min_iter must be a positive integer; got {min_iter!r}")
+    if not isinstance(eta, (int, float)) or eta <= 1:
+        raise SweepError(f"early_terminate.eta must be a number > 1; got {eta!r}")
+
+
+def sweep_seed(spec):
+    return int(hashlib.sha256(spec["name"].encode()).hexdigest()[:8], 16)
+
+
+def sample_parameter(rule, rng):
+    """One draw of a parameter from its rule."""
+    if "value" in rule:
+        return rule["value"]
+    if "values" in rule:
+        return rule["values"][rng.integers(len(rule["values"]))]
+    low, high = rule["min"], rule["max"]
+    dist = rule.get("distribution", "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform")
+    if dist == "int_uniform":
+        return int(rng.integers(low, high + 1))
+    if dist == "log_uniform_values":
+        return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+    if dist == "log_uniform":
+        return float(math.exp(rng.uniform(low, high)))
+    if dist == "q_uniform":
+        q = rule.get("q", 1)
+        return float(round(rng.uniform(low, high) / q) * q)
+    return float(rng.uniform(low, high))
+
+
+def grid_configs(spec):
+    params = spec["parameters"]
+    names = list(params)
+    choices = [params[n]["values"] if "values" in params[n] else [params[n]["value"]] for n in names]
+    combos = [dict(zip(names, values)) for values in itertools.product(*choices)]
+    return combos[: spec.get("run_cap") or len(combos)]
+
+
+def random_configs(spec, count, rng):
+    return [{n: sample_parameter(r, rng) for n, r in spec["parameters"].items()} for _ in range(count)]
+
+
+def expand(spec):
+    """grid or random -> the full, deterministic list of resolved configs (duplicates dropped)."""
+    if spec["method"] == "grid":
+        raw = grid_configs(spec)
+    else:
+        raw = random_configs(spec, spec["run_cap"], np.random.default_rng(sweep_seed(spec)))
+    configs, seen = [], set()
+    for values in raw:
+        try:
+            config = resolve_config(values)
+        except ConfigError as exc:
+            raise SweepError(f"parameters give an invalid config {values}: {exc}") from None
+        key = repr(sorted(config.items()))
+        if key not in seen:
+            seen.add(key)
+            configs.append(config)
+    return configs
