@@ -73,6 +73,8 @@ class RMSProp(Optimizer):
 
 
 class Adam(Optimizer):
+    """Adam with the bias corrections folded into two scalars (the update is unchanged)."""
+
     def __init__(self, size, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, dtype=np.float64, **kw):
         super().__init__(size, learning_rate, dtype=dtype, **kw)
         self.beta1, self.beta2, self.epsilon = beta1, beta2, epsilon
@@ -81,29 +83,28 @@ class Adam(Optimizer):
         self._scratch = np.zeros(size, dtype=dtype)
 
     def _moments(self, g):
-        m, v = self.m, self.v
-        m *= self.beta1
-        m += (1 - self.beta1) * g
+        """m += (1 - beta1)(g - m);  v = beta2 (v - g^2) + g^2, all in place."""
+        s, m, v = self._scratch, self.m, self.v
+        np.subtract(g, m, out=s)
+        s *= 1 - self.beta1
+        m += s
+        np.multiply(g, g, out=s)
+        v -= s
         v *= self.beta2
-        np.multiply(g, g, out=self._scratch)
-        self._scratch *= 1 - self.beta2
-        v += self._scratch
+        v += s
 
-    def _denominator(self):
-        """sqrt(v_hat) + epsilon, in the scratch buffer."""
+    def _apply(self, p, numerator, scale):
+        """p -= scale * numerator / (sqrt(v) + epsilon * sqrt(1 - beta2^t))."""
         d = self._scratch
         np.sqrt(self.v, out=d)
-        d *= 1.0 / np.sqrt(1 - self.beta2 ** self.t)
-        d += self.epsilon
-        return d
+        d += self.epsilon * np.sqrt(1 - self.beta2 ** self.t)
+        np.divide(numerator, d, out=d)
+        d *= scale * np.sqrt(1 - self.beta2 ** self.t)
+        p -= d
 
     def _update(self, p, g):
         self._moments(g)
-        step = self.learning_rate / (1 - self.beta1 ** self.t)
-        d = self._denominator()
-        np.divide(self.m, d, out=d)
-        d *= step
-        p -= d
+        self._apply(p, self.m, self.learning_rate / (1 - self.beta1 ** self.t))
 
 
 class Nadam(Adam):
@@ -111,12 +112,10 @@ class Nadam(Adam):
 
     def _update(self, p, g):
         self._moments(g)
-        numerator = (self.beta1 / (1 - self.beta1 ** (self.t + 1))) * self.m
-        numerator += ((1 - self.beta1) / (1 - self.beta1 ** self.t)) * g
-        d = self._denominator()
-        np.divide(numerator, d, out=d)
-        d *= self.learning_rate
-        p -= d
+        b1, t = self.beta1, self.t
+        numerator = (b1 / (1 - b1 ** (t + 1))) * self.m
+        numerator += ((1 - b1) / (1 - b1 ** t)) * g
+        self._apply(p, numerator, self.learning_rate)
 
 
 # name -> class(size, learning_rate, weight_decay, n_decay, dtype, **hyperparameters)

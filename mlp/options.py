@@ -86,6 +86,8 @@ RUN_OPTIONS = (
     Option("augment", ("--augment",), int, 0, "random shift of training images by up to this many pixels", minimum=0, maximum=8),
     Option("val_fraction", ("--val_fraction",), float, 0.1, "share of the training split held out for validation",
            minimum=0, exclusive=True, maximum=1),
+    Option("train_size", ("--train_size",), int, 0,
+           "train on a stratified subset of this many training images (0: all); for quick checks", minimum=0),
     Option("seed", ("--seed",), int, 0, "seed of initialisation, shuffling and the validation split", minimum=0),
     Option("dtype", ("--dtype",), str, "float64", "float precision (float32 is about twice as fast)",
            choices=("float64", "float32")),

@@ -31,43 +31,44 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
         schedule="constant", augment=0, on_epoch=None, on_step=None):
     """Train ``model`` in place; returns one metrics dict per epoch.
 
-    Raises Diverged as soon as a batch loss is not finite.
+    Raises Diverged as soon as a batch loss is not finite (NumPy's overflow
+    warnings on the way there are silenced: the check is the report).
     """
     rng = np.random.default_rng(model.config["seed"]) if rng is None else rng
     X = np.asarray(X, dtype=model.dtype)
     Y = one_hot(y, model.output_size, model.dtype)
     n = X.shape[0]
-    steps_per_epoch = math.ceil(n / batch_size)
-    total_steps = epochs * steps_per_epoch
+    total_steps = epochs * math.ceil(n / batch_size)
     lr_at = SCHEDULES[schedule]
     base_lr = model.optimizer.learning_rate
     history, step = [], 0
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        order = rng.permutation(n)
-        loss_sum = correct = 0.0
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            Xb = X[idx]
-            if augment:
-                Xb = shift_images(Xb, augment, rng)
-            model.optimizer.learning_rate = lr_at(base_lr, step, total_steps)
-            loss, logits = model.train_step(Xb, Y[idx])
-            if not math.isfinite(loss):
-                raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
-            loss_sum += loss * len(idx)
-            correct += np.count_nonzero(logits.argmax(axis=1) == y[idx])
-            step += 1
-            if on_step is not None:
-                on_step(step, model)
-        metrics = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
-                   "learning_rate": model.optimizer.learning_rate}
-        if X_val is not None:
-            val = model.evaluate(X_val, y_val)
-            metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"])
-        metrics["seconds"] = time.perf_counter() - started
-        history.append(metrics)
-        if on_epoch is not None:
-            on_epoch(metrics)
-    model.optimizer.learning_rate = base_lr
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(1, epochs + 1):
+                started = time.perf_counter()
+                loss_sum = correct = 0.0
+                order = rng.permutation(n)
+                for start in range(0, n, batch_size):
+                    idx = order[start:start + batch_size]
+                    Xb = shift_images(X[idx], augment, rng) if augment else X[idx]
+                    model.optimizer.learning_rate = lr_at(base_lr, step, total_steps)
+                    loss, logits = model.train_step(Xb, Y[idx])
+                    if not math.isfinite(loss):
+                        raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
+                    loss_sum += loss * len(idx)
+                    correct += np.count_nonzero(logits.argmax(axis=1) == y[idx])
+                    step += 1
+                    if on_step is not None:
+                        on_step(step, model)
+                metrics = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
+                           "learning_rate": model.optimizer.learning_rate}
+                if X_val is not None:
+                    val = model.evaluate(X_val, y_val)
+                    metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"])
+                metrics["seconds"] = time.perf_counter() - started
+                history.append(metrics)
+                if on_epoch is not None:
+                    on_epoch(metrics)
+    finally:
+        model.optimizer.learning_rate = base_lr
     return history

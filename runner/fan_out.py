@@ -6,6 +6,10 @@ the runs stay in this process, also limited to one BLAS thread so that
 calls to a dask.distributed scheduler through joblib's dask backend.
 """
 import contextlib
+import ctypes
+import os
+import signal
+import sys
 
 from joblib import Parallel, delayed, parallel_config
 from threadpoolctl import threadpool_limits
@@ -13,6 +17,22 @@ from threadpoolctl import threadpool_limits
 from .job import run_one
 
 BACKENDS = ("loky", "dask", "wandb")
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent_pid):
+    """Ask Linux to SIGKILL this worker when the runner dies, so no orphan trains on unseen."""
+    if os.getpid() == parent_pid or not sys.platform.startswith("linux"):
+        return
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:  # the runner died before we asked
+        os._exit(1)
+
+
+def _job(config, ctx, parent_pid):
+    if parent_pid is not None:
+        _die_with(parent_pid)
+    return run_one(config, ctx)
 
 
 @contextlib.contextmanager
@@ -32,6 +52,6 @@ def _backend(jobs, backend, scheduler):
 def fan_out(configs, ctx, jobs=1, backend="loky", scheduler=None):
     """Yield run_one results (each with its ``config``) in the order they finish."""
     with _backend(jobs, backend, scheduler):
-        n_jobs = -1 if backend == "dask" else jobs
+        n_jobs, parent = (-1, None) if backend == "dask" else (jobs, os.getpid())
         yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-            delayed(run_one)(config, ctx) for config in configs)
+            delayed(_job)(config, ctx, parent) for config in configs)

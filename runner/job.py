@@ -76,6 +76,18 @@ def _epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch):
     return observe
 
 
+def _evaluate_and_save(result, model, config, data, train, val, stem, probe):
+    """Final train/val/test scores once, then the weights, config and probes beside each other."""
+    for split, (X, y) in (("train", train), ("val", val), ("test", (data.X_test, data.y_test))):
+        scores = model.evaluate(X, y)
+        for name in ("loss", "accuracy", "precision", "recall", "f1"):
+            result[f"{split}_{'acc' if name == 'accuracy' else name}"] = scores[name]
+    result["weights_path"] = str(stem.with_suffix(".npy"))
+    save_model(result["weights_path"], model, config)
+    result["probe_path"] = str(stem.with_suffix(".probe.npz"))
+    save_atomically(result["probe_path"], lambda f: probe.save(f, model, val[0][:N_PROBE_IMAGES]))
+
+
 def run_one(config, ctx=JobContext(), on_epoch=None):
     """Train one resolved ``config``; returns its result record (see store.RunStore.record)."""
     key = config_hash(config)
@@ -87,11 +99,10 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
             store.mark_running(ctx.sweep, config)
         dtype = np.dtype(config["dtype"])
         data = load_dataset(config["dataset"], ctx.data_dir, dtype=dtype)
-        X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train,
-                                                          config["val_fraction"], config["seed"])
+        X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
+                                                          config["seed"], config["train_size"])
         model = NeuralNetwork(config)
         probe = Probe()
-        run_dir = Path(ctx.runs_dir) / ctx.sweep
         with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, group=ctx.sweep,
                        name=f"{ctx.sweep}-{key}", config={**config, "config_hash": key}) as wandb_run:
             result["wandb_run_id"] = wandb_run.id
@@ -102,17 +113,13 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
                 result["status"] = "finished"
             except StopTraining as stop:
                 result["status"], result["error"] = "stopped", str(stop)
-            for split, X, y in (("train", X_train, y_train), ("val", X_val, y_val), ("test", data.X_test, data.y_test)):
-                scores = model.evaluate(X, y)
-                for name in ("loss", "accuracy", "precision", "recall", "f1"):
-                    result[f"{split}_{'acc' if name == 'accuracy' else name}"] = scores[name]
-            wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
-            result["weights_path"] = str(run_dir / f"{key}.npy")
-            save_model(result["weights_path"], model, config)
-            result["probe_path"] = str(run_dir / f"{key}.probe.npz")
-            save_atomically(result["probe_path"], lambda f: probe.save(f, model, X_val[:N_PROBE_IMAGES]))
-    except Diverged as exc:
-        result["status"], result["error"] = "diverged", str(exc)
+            except Diverged as exc:
+                result["status"], result["error"] = "diverged", str(exc)
+            wandb_run.summary["status"] = result["status"]
+            if result["status"] != "diverged":
+                _evaluate_and_save(result, model, config, data, (X_train, y_train), (X_val, y_val),
+                                   Path(ctx.runs_dir) / ctx.sweep / key, probe)
+                wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded
         result["status"] = "failed"
         result["error"] = f"{type(exc).__name__}: {exc}"

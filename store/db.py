@@ -17,6 +17,7 @@ import sqlite_utils
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
 STATUSES = ("running", "finished", "failed", "diverged", "stopped")
+DONE = ("finished", "diverged", "stopped")  # a resumed sweep skips these; running and failed run again
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1",
            "test_loss", "test_acc", "test_precision", "test_recall", "test_f1")
 RUN_COLUMNS = {
@@ -98,7 +99,10 @@ class RunStore:
                                       "created_at": time.time()}, pk="name")
 
     def mark_running(self, sweep, config):
-        """Claim (sweep, config) as running; returns the run id, reusing an unfinished row."""
+        """Claim (sweep, config) as running; returns the run id, reusing an unfinished row.
+
+        A row that is already done keeps its status: a late claim never undoes a result.
+        """
         key = config_hash(config)
         with self._immediate():
             row = self._row(sweep, key)
@@ -106,7 +110,8 @@ class RunStore:
             if row is None:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
                                                "config_hash": key, **fields}).last_pk
-            self.db["runs"].update(row["id"], fields)
+            if row["status"] not in DONE:
+                self.db["runs"].update(row["id"], fields)
             return row["id"]
 
     def record(self, sweep, config, result):
@@ -145,7 +150,7 @@ class RunStore:
 
         'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
         """
-        return self.runs(sweep=sweep, where="status IN ('finished', 'diverged', 'stopped')")
+        return self.runs(sweep=sweep, where=f"status IN {DONE}")
 
     def runs(self, sweep=None, status=None, where=None, where_args=None, order_by="id", limit=None):
         """Runs as dicts with ``config`` parsed; ``where`` may use json_extract(config, '$.name')."""

@@ -1,0 +1,265 @@
+"""The runner and store: resume after kill -9, isolation of failures, concurrent queries, bad sweep files."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from mlp import NeuralNetwork
+from mlp.data import load_dataset
+from mlp.metrics import evaluate
+from mlp.model_io import load_weights
+from runner.early_stop import EarlyTermination
+from runner.job import JobContext
+from runner.sweep import SweepError, expand, load_sweep, validate
+from runner.sweeper import run_sweep
+from store import RunStore, config_hash
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICK = {"dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 2000},
+         "num_layers": {"value": 1}, "hidden_size": {"value": 16}, "batch_size": {"value": 64}}
+
+
+def write_sweep(folder, name, parameters, **top):
+    spec = {"name": name, "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
+            "parameters": {**QUICK, **parameters}, **top}
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def runner_cmd(sweep_file, tmp_path, jobs=2):
+    return [sys.executable, "-m", "runner", str(sweep_file), "--jobs", str(jobs), "--quiet",
+            "--db", str(tmp_path / "runs.db"), "--runs_dir", str(tmp_path / "runs"), "--wandb_mode", "disabled"]
+
+
+def children(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def wait_for(condition, timeout=120):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")
+
+
+def n_finished(db):
+    if not Path(db).exists():
+        return 0
+    try:
+        return len(RunStore(db, create=False).runs(status="finished"))
+    except Exception:  # schema not there yet
+        return 0
+
+
+def assert_complete(tmp_path, spec_file, data):
+    """Exactly one finished row per configuration, and every weights file reproduces its test accuracy."""
+    spec = load_sweep(spec_file)
+    expected = {config_hash(c) for c in expand(spec)}
+    store = RunStore(tmp_path / "runs.db", create=False)
+    rows = store.runs(sweep=spec["name"])
+    hashes = [r["config_hash"] for r in rows]
+    assert len(hashes) == len(set(hashes)), "a configuration is recorded twice"
+    assert set(hashes) == expected
+    assert all(r["status"] == "finished" for r in rows), [r["status"] for r in rows]
+    for row in rows:
+        assert len(store.epochs(row["id"])) == row["config"]["epochs"]
+        model = NeuralNetwork(row["config"])
+        model.set_weights(load_weights(row["weights_path"]))
+        X_test = data.X_test.astype(model.dtype)
+        assert evaluate(model, X_test, data.y_test)["accuracy"] == row["test_acc"]
+    assert store.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_dataset("mnist")
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_sweep_records_each_config_once_and_resumes_as_a_no_op(tmp_path, jobs, data):
+    spec_file = write_sweep(tmp_path, f"grid{jobs}", {"epochs": {"value": 2}, "optimizer": {"values": ["adam", "sgd"]},
+                                                      "learning_rate": {"values": [0.01, 0.001]}})
+    spec = load_sweep(spec_file)
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep=spec["name"], runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled")
+    first = run_sweep(spec, store, jobs=jobs, ctx=ctx, progress=False)
+    assert first["counts"] == {"finished": 4}
+    second = run_sweep(spec, store, jobs=jobs, ctx=ctx, progress=False)
+    assert second["counts"] == {} and second["skipped"] == 4
+    assert_complete(tmp_path, spec_file, data)
+
+
+def test_kill_9_of_the_runner_then_resume_completes_without_duplicates(tmp_path, data):
+    spec_file = write_sweep(tmp_path, "killed", {"epochs": {"value": 3}, "seed": {"values": list(range(8))}})
+    runner = subprocess.Popen(runner_cmd(spec_file, tmp_path), cwd=ROOT)
+    wait_for(lambda: n_finished(tmp_path / "runs.db") >= 2)
+    workers = children(runner.pid)
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    interrupted = len(RunStore(tmp_path / "runs.db", create=False).runs(status="finished"))
+    assert interrupted < 8, "the sweep finished before the kill; the test proved nothing"
+    wait_for(lambda: not any(Path(f"/proc/{w}").exists() and "Z" not in Path(f"/proc/{w}/stat").read_text().split()[2]
+                             for w in workers), timeout=60)
+    resumed = subprocess.run(runner_cmd(spec_file, tmp_path), cwd=ROOT, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{interrupted} already done" in resumed.stdout
+    assert_complete(tmp_path, spec_file, data)
+
+
+def test_kill_9_of_a_worker_reruns_its_configuration(tmp_path, data):
+    spec_file = write_sweep(tmp_path, "workerkill", {"epochs": {"value": 3}, "seed": {"values": list(range(8))}})
+    runner = subprocess.Popen(runner_cmd(spec_file, tmp_path), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: n_finished(tmp_path / "runs.db") >= 1)
+    busy = [p for p in children(runner.pid) if "loky" in Path(f"/proc/{p}/cmdline").read_text()]
+    assert busy, "no worker process found"
+    os.kill(busy[0], signal.SIGKILL)
+    out, err = runner.communicate(timeout=300)
+    assert runner.returncode == 0, err
+    assert not Path(f"/proc/{busy[0]}").exists() or "Z" in Path(f"/proc/{busy[0]}/stat").read_text().split()[2]
+    assert_complete(tmp_path, spec_file, data)
+
+
+def test_queries_succeed_while_a_sweep_is_writing(tmp_path):
+    spec_file = write_sweep(tmp_path, "busy", {"epochs": {"value": 2}, "seed": {"values": list(range(8))}})
+    runner = subprocess.Popen(runner_cmd(spec_file, tmp_path), cwd=ROOT)
+    wait_for(lambda: (tmp_path / "runs.db").exists())
+    seen_running = queries = 0
+    while runner.poll() is None:
+        out = subprocess.run([sys.executable, "-m", "store", "--db", str(tmp_path / "runs.db"), "list", "--json"],
+                             cwd=ROOT, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        queries += 1
+        seen_running += '"status": "running"' in out.stdout
+    assert runner.returncode == 0
+    assert queries >= 2 and seen_running >= 1
+    assert n_finished(tmp_path / "runs.db") == 8
+
+
+def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+    only_mnist = tmp_path / "data"
+    (only_mnist / "mnist").mkdir(parents=True)
+    for f in Path(os.environ["MLP_DATA_DIR"], "mnist").iterdir():
+        (only_mnist / "mnist" / f.name).symlink_to(f)
+    spec_file = write_sweep(tmp_path, "mixed", {
+        "epochs": {"value": 2}, "optimizer": {"value": "sgd"}, "num_layers": {"value": 3}, "hidden_size": {"value": 64},
+        "learning_rate": {"values": [0.05, 1.0e12]}, "dataset": {"values": ["mnist", "fashion_mnist"]}})
+    spec = load_sweep(spec_file)
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="mixed", runs_dir=str(tmp_path / "runs"), data_dir=str(only_mnist),
+                     db_path=str(store.path), wandb_mode="disabled")
+    summary = run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)
+    assert summary["counts"] == {"finished": 1, "diverged": 1, "failed": 2}
+    by_key = {(r["config"]["dataset"], r["config"]["learning_rate"]): r for r in store.runs(sweep="mixed")}
+    assert by_key[("mnist", 0.05)]["status"] == "finished"
+    assert by_key[("mnist", 1.0e12)]["status"] == "diverged" and "loss became" in by_key[("mnist", 1.0e12)]["error"]
+    assert all("fashion_mnist" in by_key[("fashion_mnist", lr)]["error"] for lr in (0.05, 1.0e12))
+
+
+def test_hyperband_stops_runs_below_the_quantile_of_their_peers():
+    rule = EarlyTermination("hyperband", min_iter=2, eta=2)
+    assert [e for e in range(1, 10) if rule.checks_at(e)] == [2, 4, 8]
+    peers = [0.9, 0.91, 0.92, 0.93]
+    assert rule.should_stop(2, 0.5, peers) and not rule.should_stop(2, 0.95, peers)
+    assert not rule.should_stop(3, 0.5, peers), "hyperband only judges at its brackets"
+    assert not rule.should_stop(2, 0.5, peers[:2]), "too few peers to judge"
+    median = EarlyTermination("median", min_iter=1)
+    assert median.should_stop(5, 0.9, [0.8, 0.95, 0.96, 0.97]) and not median.should_stop(5, 0.96, [0.8, 0.9, 0.95, 0.97])
+
+
+def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
+    spec_file = write_sweep(tmp_path, "et", {"epochs": {"value": 4}, "optimizer": {"value": "sgd"},
+                                              "learning_rate": {"values": [0.1, 0.09, 0.08, 0.07, 0.06, 1e-6]}},
+                            early_terminate={"type": "hyperband", "min_iter": 2, "eta": 2})
+    spec = load_sweep(spec_file)
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="et", runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled",
+                     early_terminate=spec["early_terminate"])
+    run_sweep(spec, store, jobs=1, ctx=ctx, progress=False)  # one job: the slow run sees every peer
+    slow = store.runs(sweep="et", where="json_extract(config, '$.learning_rate') < 1e-5")[0]
+    assert slow["status"] == "stopped" and slow["epochs_done"] == 2
+    first_four = store.runs(sweep="et", order_by="id", limit=4)  # too few peers to be judged
+    assert [r["status"] for r in first_four] == ["finished"] * 4
+
+
+def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
+    spec_file = write_sweep(tmp_path, "bo", {"epochs": {"value": 1},
+                                              "learning_rate": {"min": 1e-4, "max": 0.1,
+                                                                "distribution": "log_uniform_values"},
+                                              "optimizer": {"values": ["adam", "sgd"]}},
+                            method="bayes", run_cap=12)
+    spec = load_sweep(spec_file)
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="bo", runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled")
+    run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)
+    rows = store.runs(sweep="bo")
+    assert len(rows) == 12 and len({r["config_hash"] for r in rows}) == 12
+    assert all(1e-4 <= r["config"]["learning_rate"] <= 0.1 for r in rows)
+    assert run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)["counts"] == {}
+
+
+def test_the_dask_backend_runs_a_sweep_on_a_local_cluster(tmp_path):
+    from dask.distributed import LocalCluster
+
+    spec_file = write_sweep(tmp_path, "dasked", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}})
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        out = subprocess.run(runner_cmd(spec_file, tmp_path) + ["--backend", "dask", "--scheduler", cluster.scheduler_address],
+                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert n_finished(tmp_path / "runs.db") == 3
+
+
+BAD_SWEEPS = {
+    "not yaml": "method: [grid\n",
+    "not a mapping": "- grid\n",
+    "unknown method": "method: sideways\nparameters: {epochs: {value: 1}}\n",
+    "no parameters": "method: grid\n",
+    "unknown parameter": "method: grid\nparameters: {colour: {value: red}}\n",
+    "bad choice": "method: grid\nparameters: {optimizer: {values: [adam, lion]}}\n",
+    "zero epochs": "method: grid\nparameters: {epochs: {value: 0}}\n",
+    "negative width": "method: grid\nparameters: {hidden_size: {value: -4}}\n",
+    "nan learning rate": "method: grid\nparameters: {learning_rate: {value: .nan}}\n",
+    "min above max": "method: random\nrun_cap: 3\nparameters: {learning_rate: {min: 0.1, max: 0.01}}\n",
+    "random without cap": "method: random\nparameters: {learning_rate: {min: 0.001, max: 0.01}}\n",
+    "grid with range": "method: grid\nparameters: {learning_rate: {min: 0.001, max: 0.01}}\n",
+    "bad distribution": "method: random\nrun_cap: 2\nparameters: {learning_rate: {min: 0.001, max: 0.01, distribution: zipf}}\n",
+    "empty values": "method: grid\nparameters: {epochs: {values: []}}\n",
+    "rule without value": "method: grid\nparameters: {epochs: 5}\n",
+    "widths vs layers": "method: grid\nparameters: {num_layers: {value: 2}, hidden_size: {value: [3, 4, 5]}}\n",
+    "test metric": "method: grid\nmetric: {name: test_acc, goal: maximize}\nparameters: {epochs: {value: 1}}\n",
+    "bad early terminate": "method: grid\nearly_terminate: {type: sometimes}\nparameters: {epochs: {value: 1}}\n",
+    "bad run cap": "method: grid\nrun_cap: -1\nparameters: {epochs: {value: 1}}\n",
+    "unknown key": "method: grid\nparamters: {epochs: {value: 1}}\nparameters: {epochs: {value: 1}}\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SWEEPS))
+def test_a_malformed_sweep_file_gives_one_line_and_exit_2(tmp_path, case):
+    sweep_file = tmp_path / "bad.yaml"
+    sweep_file.write_text(BAD_SWEEPS[case])
+    out = subprocess.run(runner_cmd(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert not (tmp_path / "runs.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_a_missing_sweep_file_gives_one_line_and_exit_2(tmp_path):
+    out = subprocess.run(runner_cmd(tmp_path / "nope.yaml", tmp_path), cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 2 and "does not exist" in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_every_shipped_sweep_file_is_valid():
+    for path in sorted((ROOT / "sweeps").glob("*.yaml")):
+        validate(load_sweep(path))
+    search = load_sweep(ROOT / "sweeps" / "search.yaml")
+    assert len(expand(search)) >= 100 and search.get("early_terminate")
