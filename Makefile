@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export MLP_DATA_DIR ?= $(abspath ../shared/data)
 export WANDB_SILENT := true
 
-.PHONY: help install test train bench
+.PHONY: help install test train sweep search runs bench stress fresh-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -22,5 +22,23 @@ test:  ## run the test suite (about 5 minutes)
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST
 	$(PY) train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier
 
-bench:  ## seconds per epoch against scikit-learn's MLPClassifier
+SWEEP ?= sweeps/search.yaml
+JOBS ?= 2
+sweep:  ## run a sweep file in parallel, resumably: make sweep SWEEP=sweeps/x.yaml JOBS=2
+	$(PY) -m runner $(SWEEP) --jobs $(JOBS)
+
+search:  ## the 120-run hyperparameter search of report 2.2 (about 15 minutes on 2 cores)
+	$(PY) -m runner sweeps/search.yaml --jobs $(JOBS)
+
+runs:  ## the 20 best runs in the store by validation accuracy
+	$(PY) -m store list --status finished --sort val_acc --limit 20
+
+bench:  ## seconds per epoch against scikit-learn's MLPClassifier, and sweep throughput with 1 vs 2 jobs
 	$(PY) bench/bench_epoch.py
+	$(PY) bench/bench_sweep.py
+
+stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, check nothing is lost or doubled
+	$(PY) tests/stress.py --kills 20
+
+fresh-check:  ## clone main to a temporary folder and follow the README's set-up and main example
+	tests/fresh_check.sh
