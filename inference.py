@@ -14,6 +14,7 @@ from mlp import NeuralNetwork
 from mlp.data import DataError, load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import ModelFileError, load_weights
+from mlp.neural_network import INPUT_SIZE, N_CLASSES
 from mlp.options import RUN_OPTION_NAMES, ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
 
 HERE = Path(__file__).resolve().parent
@@ -49,8 +50,14 @@ def build_parser(defaults):
 
 
 def check_fit(weights, config):
-    """Weights must have the config's number of layers and widths."""
+    """Weights must map 784 pixels to 10 classes through the config's hidden widths."""
     n_weights = sum(1 for k in weights if k.startswith("W"))
+    first, last = weights.get("W0"), weights.get(f"W{n_weights - 1}")
+    if first is None or last is None:
+        raise ConfigError(f"weights need W0..W{n_weights - 1}; the keys are {', '.join(sorted(weights))}")
+    if first.shape[0] != INPUT_SIZE or last.shape[1] != N_CLASSES:
+        raise ConfigError(f"weights map {first.shape[0]} inputs to {last.shape[1]} classes, but "
+                          f"{config['dataset']} needs {INPUT_SIZE} inputs and {N_CLASSES} classes")
     widths = [weights[f"W{i}"].shape[1] for i in range(n_weights - 1) if f"W{i}" in weights]
     if widths != config["hidden_size"]:
         raise ConfigError(f"weights have hidden widths {widths} but the config says {config['hidden_size']}: "

@@ -50,4 +50,8 @@ def load_weights(path):
     for key, value in weights.items():
         if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
             raise ModelFileError(f"{path}: {key} is not a float array")
+        if str(key).startswith("W") and value.ndim != 2:
+            raise ModelFileError(f"{path}: {key} must be a 2-D (in, out) array; got shape {value.shape}")
+        if str(key).startswith("b") and not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == 1)):
+            raise ModelFileError(f"{path}: {key} must have shape (out,) or (1, out); got {value.shape}")
     return weights

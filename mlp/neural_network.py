@@ -123,14 +123,17 @@ class NeuralNetwork:
         n = sum(1 for key in weights if key.startswith("W"))
         try:
             Ws = [np.asarray(weights[f"W{i}"], dtype=np.float64) for i in range(n)]
-            bs = [np.asarray(weights[f"b{i}"], dtype=np.float64).reshape(-1) for i in range(n)]
+            bs = [np.asarray(weights[f"b{i}"], dtype=np.float64) for i in range(n)]
         except KeyError as exc:
             raise ValueError(f"weights need W0..W{n - 1} and b0..b{n - 1}; missing {exc.args[0]}") from None
         if n == 0 or any(W.ndim != 2 for W in Ws):
             raise ValueError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
         for i in range(n):
-            if bs[i].size != Ws[i].shape[1] or (i and Ws[i].shape[0] != Ws[i - 1].shape[1]):
-                raise ValueError(f"layer {i}: W{i} {Ws[i].shape} and b{i} {bs[i].shape} do not chain")
+            n_out = Ws[i].shape[1]
+            if bs[i].shape not in ((n_out,), (1, n_out)):
+                raise ValueError(f"layer {i}: b{i} has shape {bs[i].shape}; expected ({n_out},) or (1, {n_out})")
+            if i and Ws[i].shape[0] != Ws[i - 1].shape[1]:
+                raise ValueError(f"layer {i}: W{i} {Ws[i].shape} does not follow W{i - 1} {Ws[i - 1].shape}")
         self.input_size, self.output_size = Ws[0].shape[0], Ws[-1].shape[1]
         self.config["num_layers"] = n - 1
         self.config["hidden_size"] = [W.shape[1] for W in Ws[:-1]]

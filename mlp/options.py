@@ -134,7 +134,14 @@ def exit_with_error(prog, message):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line and exit status 2."""
+    """argparse that reports a bad flag in one line and exit status 2.
+
+    Abbreviations are off: ``--lr`` must not silently mean ``--lr_schedule``.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         exit_with_error(self.prog, f"{message} (see --help)")

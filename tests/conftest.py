@@ -1,0 +1,98 @@
+"""Shared set-up: the real data folder, W&B off, a small real MNIST slice, isolated store paths.
+
+The environment is set at import time, before any test module imports ``mlp``
+or the scripts, so every test and every subprocess reads the real IDX files in
+``../shared/data`` (or whatever ``MLP_DATA_DIR`` already names) and never talks
+to W&B.
+"""
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+if not os.environ.get("MLP_DATA_DIR"):
+    os.environ["MLP_DATA_DIR"] = str((REPO / ".." / "shared" / "data").resolve())
+os.environ["WANDB_MODE"] = "disabled"
+os.environ["WANDB_SILENT"] = "true"
+# One BLAS thread (here and in the scripts run as subprocesses): with two, small matmuls are erratic on
+# these machines (LIBRARY_NOTES: 0.57 s or 1.10 s for the same epoch), and far slower under load.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+try:  # numpy may already be loaded (a plugin): limit its pool directly too
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
+except ImportError:
+    pass
+
+N_SLICE = 2000  # training images in the small real slice
+
+
+@pytest.fixture(scope="session")
+def repo():
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    path = Path(os.environ["MLP_DATA_DIR"])
+    assert (path / "mnist" / "train-images-idx3-ubyte.gz").is_file(), f"real MNIST files not found under {path}"
+    return path
+
+
+@pytest.fixture(scope="session")
+def mnist(data_dir):
+    """The full real MNIST train and test splits (float64 in [0, 1])."""
+    from mlp.data import load_dataset
+
+    return load_dataset("mnist")
+
+
+@pytest.fixture(scope="session")
+def mnist_slice(mnist):
+    """The first 2000 real training images and labels (copies: tests may not disturb the session data)."""
+    return SimpleNamespace(X=mnist.X_train[:N_SLICE].copy(), y=mnist.y_train[:N_SLICE].copy())
+
+
+@pytest.fixture
+def store_paths(tmp_path):
+    """An isolated run store file and runs folder, neither created yet."""
+    return SimpleNamespace(root=tmp_path, db=tmp_path / "runs.db", runs_dir=tmp_path / "runs")
+
+
+def _run_script(script, *args, cwd, env=None, timeout=300):
+    """Run ``python REPO/script args...`` in ``cwd``; returns the CompletedProcess (text mode)."""
+    full_env = {**os.environ, "WANDB_MODE": "disabled", "WANDB_SILENT": "true", **(env or {})}
+    full_env.pop("MLP_DB", None)
+    return subprocess.run([sys.executable, str(REPO / script), *map(str, args)], cwd=str(cwd), env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def run_script():
+    return _run_script
+
+
+def _load_script_module(name):
+    spec = importlib.util.spec_from_file_location(f"_script_{name}", REPO / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def inference_module():
+    """inference.py imported as a module (it is a script, not part of a package)."""
+    return _load_script_module("inference")
+
+
+@pytest.fixture(scope="session")
+def train_module():
+    """train.py imported as a module."""
+    return _load_script_module("train")
