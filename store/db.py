@@ -51,13 +51,17 @@ def _plain(value):
 
 
 class RunStore:
+    """The store at ``path``; waits up to $MLP_DB_TIMEOUT seconds (default 30) for a lock."""
+
     def __init__(self, path=None, create=True):
         self.path = store_path(path)
+        if self.path.is_dir():
+            raise StoreError(f"{self.path} is a folder; --db or MLP_DB must name a run store file")
         if not create and not self.path.is_file():
             raise StoreError(f"no run store at {self.path}; run a sweep or train.py first, or set MLP_DB")
         try:
             self.db = sqlite_utils.Database(self.path)
-            self.db.execute("PRAGMA busy_timeout = 30000")
+            self.db.execute(f"PRAGMA busy_timeout = {int(float(os.environ.get('MLP_DB_TIMEOUT', 30)) * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
             if create:
                 self.ensure_schema()
