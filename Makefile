@@ -6,10 +6,10 @@ PY := $(VENV)/bin/python
 export MLP_DATA_DIR ?= $(abspath ../shared/data)
 export WANDB_SILENT := true
 
-.PHONY: help install test train sweep search runs bench stress fresh-check
+.PHONY: help install test train sweep search runs report best bench stress fresh-check
 
 help:  ## list the targets
-	@grep -E '^[a-z0-9.-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
+	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
 
 install:  ## make .venv and install the project with its test dependencies
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,16 @@ search:  ## the 120-run hyperparameter search of report 2.2 (about 15 minutes on
 
 runs:  ## the 20 best runs in the store by validation accuracy
 	$(PY) -m store list --status finished --sort val_acc --limit 20
+
+REPORT_FLAGS ?=
+report:  ## every analysis 2.1-2.10 into report/index.html, training only what the store lacks (REPORT_FLAGS=--no-train)
+	$(PY) -m reports all --jobs $(JOBS) $(REPORT_FLAGS)
+
+report-%:  ## one analysis section of the report: make report-2.3
+	$(PY) -m reports $* --jobs $(JOBS) $(REPORT_FLAGS)
+
+best:  ## export the run with the highest test F1 to best_model.npy and best_config.json
+	$(PY) -m reports.export
 
 bench:  ## seconds per epoch against scikit-learn's MLPClassifier, and sweep throughput with 1 vs 2 jobs
 	$(PY) bench/bench_epoch.py

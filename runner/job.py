@@ -118,7 +118,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
             wandb_run.summary["status"] = result["status"]
             if result["status"] != "diverged":
                 _evaluate_and_save(result, model, config, data, (X_train, y_train), (X_val, y_val),
-                                   Path(ctx.runs_dir) / ctx.sweep / key, probe)
+                                   Path(ctx.runs_dir).resolve() / ctx.sweep / key, probe)
                 wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded
         result["status"] = "failed"

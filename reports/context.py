@@ -1,0 +1,147 @@
+"""What every section shares: the build settings, the Section it returns, and the one rule that puts
+numbers into sentences.
+
+Sentences are templates filled from named facts (values a query returned), so
+the facts travel with the text: the report keeps them beside each section and
+a test can check every number in the text against the store.
+"""
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from mlp.data import load_dataset
+from mlp.options import RUN_OPTIONS
+from runner.job import JobContext
+from runner.sweep import expand, load_sweep, validate
+from runner.sweeper import run_sweep
+from store import RunStore
+
+from . import queries as q
+
+ROOT = Path(__file__).resolve().parent.parent
+SWEEPS = ROOT / "sweeps"
+DEFAULT_OUT = ROOT / "report"
+SHORT_NAMES = {"learning_rate": "lr", "num_layers": "layers", "hidden_size": "width", "weight_decay": "wd",
+               "batch_size": "batch", "weight_init": "init", "augment": "shift", "lr_schedule": "schedule",
+               "train_size": "train images"}
+DESCRIBE_KEYS = ("num_layers", "hidden_size", "activation", "optimizer", "learning_rate", "batch_size", "epochs",
+                 "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "train_size")
+DEFAULTS = {o.name: o.default for o in RUN_OPTIONS}
+SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "train_size"}  # named only when not the default
+
+
+class SectionError(RuntimeError):
+    """A section cannot be built (e.g. its runs are not in the store); the message says how to fix it."""
+
+
+def fmt(value):
+    """The one way a fact is written in text: floats to 4 significant digits, lists joined."""
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    if isinstance(value, list):
+        return ", ".join(map(fmt, value))
+    if isinstance(value, tuple):
+        return " ".join(map(fmt, value))
+    return str(value)
+
+
+def label(config, keys):
+    """A short name of a run from some of its options: 'relu adam lr 0.001 init xavier'.
+
+    Choices that name themselves (relu, adam, cross_entropy) stand alone; other values get their option's name.
+    """
+    parts = []
+    for key in keys:
+        value = q.scalar(config[key])
+        named = not isinstance(value, str) or key in SHORT_NAMES
+        parts.append(f"{SHORT_NAMES.get(key, key)} {fmt(value)}" if named else value)
+    return " ".join(parts)
+
+
+def describe(config):
+    """A run's configuration in one line; options left at their default (no decay, ...) are not named."""
+    return label(config, [k for k in DESCRIBE_KEYS if k not in SHOWN_WHEN_SET or config[k] != DEFAULTS[k]])
+
+
+class Findings:
+    """Sentences and the facts they embed, filled in with ``fmt``.
+
+    ``add(template, prefix=..., **facts)`` keeps the facts under ``prefix.name``
+    so the same template can be said of several runs. The templates are kept
+    too: they hold no digit, so every number in a sentence is a fact.
+    """
+
+    def __init__(self):
+        self.templates, self.sentences, self.facts = [], [], {}
+
+    def add(self, template, prefix=None, **facts):
+        for name, value in facts.items():
+            key = f"{prefix}.{name}" if prefix else name
+            if key in self.facts:
+                raise KeyError(f"fact {key} is stated twice")
+            self.facts[key] = value
+        self.templates.append(template)
+        self.sentences.append(template.format(**{k: fmt(v) for k, v in facts.items()}))
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    figures: dict  # file stem -> matplotlib Figure
+    findings: Findings
+    tables: dict = field(default_factory=dict)  # name -> rows (dicts) behind the figures, logged to W&B
+
+
+@dataclass
+class BuildContext:
+    """Where the report reads, trains and writes; ``transform`` rewrites every sweep spec before it runs
+    (the tests make them tiny with it)."""
+
+    out: Path = DEFAULT_OUT
+    db: str = None
+    runs_dir: str = "runs"
+    data_dir: str = None
+    jobs: int = 2
+    train: bool = True
+    wandb_mode: str = "auto"
+    wandb_project: str = "mlp-sweeps"
+    transform: Callable = None
+    progress: bool = True
+
+    @functools.cached_property
+    def store(self):
+        """Opened on first use (2.1 needs none); without training a missing store is an error, not created."""
+        return RunStore(self.db, create=self.train)
+
+    def spec(self, name):
+        """sweeps/<name>.yaml, transformed and checked."""
+        return self.prepare(load_sweep(SWEEPS / f"{name}.yaml"))
+
+    def prepare(self, spec):
+        spec = self.transform(spec) if self.transform else spec
+        validate(spec)
+        return spec
+
+    def train_missing(self, spec, configs=None):
+        """Run what the store lacks of ``spec`` (or of explicit ``configs``) through the runner."""
+        if not self.train:
+            return
+        for dataset in sorted({c["dataset"] for c in (configs or expand(spec))}):
+            load_dataset(dataset, self.data_dir, dtype=np.float32)  # a missing data folder fails before any run
+        job = JobContext(sweep=spec["name"], runs_dir=str(self.runs_dir), data_dir=self.data_dir,
+                         db_path=str(self.store.path), wandb_mode=self.wandb_mode,
+                         wandb_project=self.wandb_project, early_terminate=spec.get("early_terminate"))
+        run_sweep(spec, self.store, self.jobs, job, progress=self.progress, configs=configs)
+
+    def scored(self, spec):
+        """Train what is missing, then the sweep's evaluated runs; none is an error."""
+        self.train_missing(spec)
+        runs = q.scored_runs(self.store, spec["name"])
+        if not runs:
+            raise SectionError(f"no evaluated runs of sweep {spec['name']} in {self.store.path}; "
+                               f"build the section without --no-train to run them")
+        return runs

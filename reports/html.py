@@ -1,0 +1,73 @@
+"""The local HTML report: one part per section on disk, one page rebuilt from every part.
+
+Publishing a section writes its figures (report/figures/) and its part
+(report/sections/<id>.json: title, figure paths, sentences, facts), then
+regenerates report/index.html from all parts present, so sections can be built
+one at a time, in any order, and rebuilt. Every file is written atomically and
+figures are referenced by paths relative to the page.
+"""
+import html
+import json
+from pathlib import Path
+
+from runner.job import save_atomically
+
+from .context import fmt
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>MLP report</title>
+<style>
+body {{ font-family: sans-serif; max-width: 1100px; margin: 2em auto; line-height: 1.45; color: #222; }}
+section {{ border-top: 1px solid #ccc; margin-top: 2em; }}
+figure {{ display: inline-block; margin: 0.5em; vertical-align: top; }}
+img {{ max-width: 100%; border: 1px solid #eee; }}
+nav a {{ margin-right: 0.8em; }}
+</style></head>
+<body>
+<h1>MLP on MNIST and Fashion-MNIST: the report</h1>
+<p>Every number below is read from the run store; each section is rebuilt with <code>python -m reports ID</code>.</p>
+<nav>{nav}</nav>
+{sections}
+</body></html>
+"""
+
+
+def _sort_key(section_id):
+    return tuple(int(part) for part in section_id.split("."))
+
+
+def _write_text(path, text):
+    save_atomically(path, lambda f: f.write(text.encode()))
+
+
+def publish(section, out):
+    """Write the section's figures and its part, then the page; returns the figure paths."""
+    out = Path(out)
+    paths = []
+    for stem, figure in section.figures.items():
+        path = out / "figures" / f"{section.id}_{stem}.png"
+        save_atomically(path, lambda f, figure=figure: figure.savefig(f, format="png", dpi=110))
+        paths.append(path)
+    part = {"id": section.id, "title": section.title, "figures": [p.relative_to(out).as_posix() for p in paths],
+            "sentences": section.findings.sentences,
+            "facts": {k: fmt(v) for k, v in section.findings.facts.items()}}
+    _write_text(out / "sections" / f"{section.id}.json", json.dumps(part, indent=2))
+    write_page(out)
+    return paths
+
+
+def write_page(out):
+    """index.html from every section part in ``out``, in section order."""
+    out = Path(out)
+    parts = sorted((json.loads(p.read_text()) for p in (out / "sections").glob("*.json")),
+                   key=lambda part: _sort_key(part["id"]))
+    nav = " ".join(f'<a href="#s{p["id"]}">{p["id"]}</a>' for p in parts)
+    blocks = []
+    for p in parts:
+        sentences = "".join(f"<li>{html.escape(s)}</li>" for s in p["sentences"])
+        images = "".join(f'<figure><img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}"></figure>'
+                         for f in p["figures"])
+        blocks.append(f'<section id="s{p["id"]}"><h2>{p["id"]} {html.escape(p["title"])}</h2>'
+                      f"<ul>{sentences}</ul>{images}</section>")
+    _write_text(out / "index.html", PAGE.format(nav=nav, sections="\n".join(blocks)))
+    return out / "index.html"

@@ -1,0 +1,246 @@
+"""Named queries: every number in the report's text comes from one of these.
+
+Each takes the run store (or, for the data itself, a dataset name) and returns
+plain rows or values, so a section can draw and phrase them and a test can ask
+the same question again. Reads only: nothing here writes to the store.
+"""
+from pathlib import Path
+
+import numpy as np
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.inspection import permutation_importance
+from sklearn.metrics import confusion_matrix
+
+from mlp import NeuralNetwork
+from mlp.data import CLASS_NAMES, load_dataset
+from mlp.metrics import evaluate
+from mlp.model_io import load_weights
+from mlp.options import RUN_OPTION_NAMES
+from store import METRICS, StoreError
+
+SCORED = ("finished", "stopped")  # evaluated at their end: they have train, val and test metrics
+LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
+MAX_ORDINAL = 8  # a numeric hyperparameter with at most this many values is drawn as ordered categories
+
+
+# -- runs and their files --------------------------------------------------------------------
+def resolve_file(store, path):
+    """A stored path as recorded (relative to where the sweep ran), else relative to the store's folder."""
+    path = Path(path)
+    if path.is_absolute() or path.exists():
+        return path
+    return store.path.parent / path
+
+
+def scalar(value):
+    """A hidden_size list with one width for every layer -> that width; other lists -> '64-32'."""
+    if isinstance(value, list):
+        return value[0] if len(set(value)) == 1 else "-".join(map(str, value))
+    return value
+
+
+def _dataset_clause(dataset):
+    return ("json_extract(config, '$.dataset') = ?", [dataset]) if dataset else ("1", [])
+
+
+def scored_runs(store, sweep=None, dataset=None):
+    """Runs evaluated at their end (finished, or stopped early by the sweep's rule), oldest first."""
+    clause, args = _dataset_clause(dataset)
+    return store.runs(sweep=sweep, where=f"status IN {SCORED} AND {clause}", where_args=args)
+
+
+def status_counts(store, sweep):
+    """{status: number of runs} of one sweep."""
+    rows = store.db.execute("SELECT status, COUNT(*) FROM runs WHERE sweep = ? GROUP BY status ORDER BY status",
+                            [sweep]).fetchall()
+    return dict(rows)
+
+
+def runs_by_hash(store, sweep, hashes):
+    """The sweep's scored run of each config hash, in the given order (None where there is none)."""
+    by_hash = {r["config_hash"]: r for r in scored_runs(store, sweep)}
+    return [by_hash.get(h) for h in hashes]
+
+
+def curve(store, run_id, metric, upto=None):
+    """(epochs, values) of one per-epoch metric of a run, epochs <= ``upto``."""
+    rows = [e for e in store.epochs(run_id) if upto is None or e["epoch"] <= upto]
+    return [e["epoch"] for e in rows], [e[metric] for e in rows]
+
+
+def probe(store, run):
+    """The arrays recorded during the run by runner.probes (grad_norm, neuron_grads, act_hist, ...)."""
+    path = resolve_file(store, run["probe_path"])
+    try:
+        with np.load(path) as arrays:
+            return {key: arrays[key] for key in arrays.files}
+    except FileNotFoundError:
+        raise StoreError(f"probe file {path} of run {run['id']} is missing; run from the folder the sweep ran in "
+                         f"or pass the same --runs_dir") from None
+
+
+def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
+    """The finished run with the highest ``metric`` among runs on ``dataset`` (store.best plus a dataset filter:
+    F1 on Fashion-MNIST and on MNIST are not comparable)."""
+    if metric not in METRICS:
+        raise StoreError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
+    clause, args = _dataset_clause(dataset)
+    rows = store.runs(sweep=sweep, status="finished", where=f"{metric} IS NOT NULL AND {clause}", where_args=args,
+                      order_by=f"{metric} DESC, id", limit=1)
+    return rows[0] if rows else None
+
+
+def top_distinct(store, n, metric="val_acc", dataset="mnist"):
+    """The ``n`` finished runs with the highest ``metric`` on ``dataset``, one per distinct configuration."""
+    clause, args = _dataset_clause(dataset)
+    rows, seen = [], set()
+    for run in store.runs(status="finished", where=f"{metric} IS NOT NULL AND {clause}", where_args=args,
+                          order_by=f"{metric} DESC, id"):
+        if run["config_hash"] not in seen:
+            seen.add(run["config_hash"])
+            rows.append(run)
+        if len(rows) == n:
+            break
+    return rows
+
+
+# -- the data ----------------------------------------------------------------------------------
+def class_samples(dataset, per_class, data_dir=None):
+    """The first ``per_class`` training images of each class (C, per_class, 784) and the class counts."""
+    data = load_dataset(dataset, data_dir, dtype=np.float32)
+    n_classes = len(CLASS_NAMES[dataset])
+    images = np.stack([data.X_train[np.flatnonzero(data.y_train == c)[:per_class]] for c in range(n_classes)])
+    return {"images": images, "counts": np.bincount(data.y_train, minlength=n_classes).tolist()}
+
+
+# -- 2.2: the search ---------------------------------------------------------------------------
+def encode(values, log=False):
+    """One hyperparameter's values -> positions in [0, 1] and tick (position, text) pairs.
+
+    Text and few-valued numbers become evenly spaced ordered categories; other
+    numbers are scaled linearly (or on a log axis) between their min and max.
+    """
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    if not numeric or len(set(values)) <= MAX_ORDINAL:
+        categories = sorted(set(values), key=lambda v: (not numeric, v if numeric else str(v)))
+        step = 1 / max(len(categories) - 1, 1)
+        where = {c: (i * step if len(categories) > 1 else 0.5) for i, c in enumerate(categories)}
+        return {"codes": [where[v] for v in values], "ticks": [(where[c], f"{c:.3g}" if numeric else str(c))
+                                                                for c in categories]}
+    x = np.log10(values) if log else np.asarray(values, dtype=float)
+    low, high = float(x.min()), float(x.max())
+    return {"codes": ((x - low) / (high - low)).tolist(),
+            "ticks": [(0.0, f"{min(values):.3g}"), (1.0, f"{max(values):.3g}")]}
+
+
+def sweep_table(store, sweep, metric="val_acc"):
+    """The hyperparameters that vary across the sweep's scored runs, encoded per run, with ``metric``."""
+    runs = [r for r in scored_runs(store, sweep) if r[metric] is not None]
+    values = {k: [scalar(r["config"][k]) for r in runs] for k in RUN_OPTION_NAMES}
+    names = [k for k in RUN_OPTION_NAMES if len(set(values[k])) > 1]  # hidden_size by width, not layer count
+    return {"names": names, "columns": {k: encode(values[k], log=k in LOG_SCALE) for k in names},
+            metric: [r[metric] for r in runs],
+            "rows": [{"run_id": r["id"], **{k: values[k][i] for k in names}, metric: r[metric]}
+                     for i, r in enumerate(runs)]}
+
+
+def hyperparameter_importance(store, sweep, metric="val_acc", seed=0):
+    """Permutation importance of each varying hyperparameter in a random forest fitted to -> ``metric``.
+
+    Rows {parameter, importance, std}, most important first. Fitted and scored on
+    the sweep's own runs: it ranks what explains the sweep, not a forecast.
+    """
+    table = sweep_table(store, sweep, metric)
+    X = np.column_stack([table["columns"][k]["codes"] for k in table["names"]])
+    y = np.asarray(table[metric])
+    forest = RandomForestRegressor(n_estimators=100, random_state=seed).fit(X, y)
+    result = permutation_importance(forest, X, y, n_repeats=10, random_state=seed)
+    rows = [{"parameter": k, "importance": float(m), "std": float(s)}
+            for k, m, s in zip(table["names"], result.importances_mean, result.importances_std)]
+    return sorted(rows, key=lambda r: -r["importance"])
+
+
+# -- 2.3 to 2.9: per-sweep analyses ---------------------------------------------------------------
+def optimizer_race(store, sweep, upto):
+    """Each optimizer at its best learning rate: training loss at the last epoch <= ``upto``, lowest first."""
+    best = {}
+    for run in scored_runs(store, sweep):
+        epochs, losses = curve(store, run["id"], "train_loss", upto)
+        row = {"optimizer": run["config"]["optimizer"], "learning_rate": run["config"]["learning_rate"],
+               "epoch": epochs[-1], "loss": losses[-1], "run_id": run["id"]}
+        if row["optimizer"] not in best or row["loss"] < best[row["optimizer"]]["loss"]:
+            best[row["optimizer"]] = row
+    return sorted(best.values(), key=lambda r: r["loss"])
+
+
+def gradient_norms(store, sweep):
+    """Per run: the first hidden layer's gradient norm at every step and its median, by activation and depth."""
+    rows = []
+    for run in scored_runs(store, sweep):
+        norms = probe(store, run)["grad_norm"]
+        rows.append({"run_id": run["id"], "activation": run["config"]["activation"],
+                     "num_layers": run["config"]["num_layers"], "norms": norms, "steps": len(norms),
+                     "median": float(np.median(norms))})
+    return sorted(rows, key=lambda r: (r["activation"], r["num_layers"]))
+
+
+def dead_neurons(store, sweep):
+    """Per run: activation histograms per hidden layer and the fraction of neurons never positive."""
+    rows = []
+    for run in scored_runs(store, sweep):
+        arrays = probe(store, run)
+        dead, widths = arrays["dead"].tolist(), arrays["widths"].tolist()
+        rows.append({"run_id": run["id"], "config": run["config"], "val_acc": run["val_acc"],
+                     "hist": arrays["act_hist"], "edges": arrays["act_edges"], "dead": dead, "widths": widths,
+                     "fractions": [d / w for d, w in zip(dead, widths)],
+                     "n_images": int(arrays["act_hist"][0].sum() // widths[0])})
+    return rows
+
+
+def neuron_gradients(store, sweep):
+    """Per run: gradient norms of the tracked neurons (steps, neurons) and their widest spread at any step."""
+    rows = []
+    for run in scored_runs(store, sweep):
+        grads = probe(store, run)["neuron_grads"]
+        rows.append({"run_id": run["id"], "config": run["config"], "grads": grads,
+                     "steps": grads.shape[0], "neurons": grads.shape[1],
+                     "spread": float(np.ptp(grads, axis=1).max()), "mean": float(grads.mean())})
+    return rows
+
+
+def overfitting(store, quantile):
+    """Every scored run's train-test accuracy gap; runs above the gaps' ``quantile`` (and above 0) overfit.
+
+    -> {threshold, runs: [{run_id, sweep, train_acc, test_acc, gap, overfit}] largest gap first}.
+    """
+    runs = scored_runs(store)
+    if not runs:
+        return {"threshold": None, "runs": []}
+    gaps = np.array([r["train_acc"] - r["test_acc"] for r in runs])
+    threshold = float(np.quantile(gaps, quantile))
+    rows = [{"run_id": r["id"], "sweep": r["sweep"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
+             "gap": float(g), "overfit": bool(g > threshold and g > 0)} for r, g in zip(runs, gaps)]
+    return {"threshold": threshold, "runs": sorted(rows, key=lambda r: (-r["gap"], r["run_id"]))}
+
+
+# -- 2.8: the best model's errors ------------------------------------------------------------------
+def confusions(store, run, n_gallery, data_dir=None):
+    """The run's stored weights on its test split: confusion matrix, most frequent confusion, and the
+    ``n_gallery`` mistakes made with the highest confidence (softmax probability of the wrong class)."""
+    model = NeuralNetwork(run["config"])
+    model.set_weights(load_weights(resolve_file(store, run["weights_path"])))
+    data = load_dataset(run["config"]["dataset"], data_dir, dtype=model.dtype)
+    scores = evaluate(model, data.X_test, data.y_test)
+    logits = scores["logits"] - scores["logits"].max(axis=1, keepdims=True)
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    predicted, y = probabilities.argmax(axis=1), data.y_test
+    matrix = confusion_matrix(y, predicted, labels=np.arange(probabilities.shape[1]))
+    off = matrix - np.diag(np.diag(matrix))
+    true, wrong_as = np.unravel_index(off.argmax(), off.shape)
+    mistakes = np.flatnonzero(predicted != y)
+    gallery = mistakes[np.argsort(-probabilities[mistakes].max(axis=1), kind="stable")][:n_gallery]
+    return {"matrix": matrix, "accuracy": scores["accuracy"], "f1": scores["f1"], "n_test": len(y),
+            "n_mistakes": len(mistakes), "pair": (int(true), int(wrong_as), int(off[true, wrong_as])),
+            "gallery": [{"index": int(i), "true": int(y[i]), "predicted": int(predicted[i]),
+                         "confidence": float(probabilities[i].max())} for i in gallery],
+            "images": data.X_test[gallery]}

@@ -1,0 +1,40 @@
+"""The same panels in Weights & Biases: one run per section (job_type "report").
+
+It logs the section's PNG figures as images, the rows behind them as tables
+(among them the parallel-coordinates input of 2.2) and its numeric facts as the
+run summary. A thin optional layer: with W&B disabled it does nothing, so the
+report builds offline and in tests.
+"""
+import json
+
+import numpy as np
+
+from runner.tracking import resolve_mode, start_run
+
+
+def _cell(value):
+    """A table cell W&B accepts: NumPy scalars as numbers, lists and arrays as JSON text."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        return json.dumps(np.asarray(value).tolist() if isinstance(value, np.ndarray) else value)
+    return value
+
+
+def log_section(section, figure_paths, ctx, **init_kwargs):
+    """Log one published section; ``init_kwargs`` go to wandb.init (e.g. ``dir``)."""
+    if resolve_mode(ctx.wandb_mode) == "disabled":
+        return
+    import wandb  # noqa: PLC0415 - heavy; only when logging
+
+    with start_run(ctx.wandb_mode, project=ctx.wandb_project, job_type="report", name=f"report-{section.id}",
+                   config={"section": section.id, "title": section.title}, **init_kwargs) as run:
+        payload = {f"{section.id}/{path.stem}": wandb.Image(str(path)) for path in figure_paths}
+        for name, rows in section.tables.items():
+            if rows:
+                columns = list(rows[0])
+                payload[f"{section.id}/{name}"] = wandb.Table(
+                    columns=columns, data=[[_cell(row.get(c)) for c in columns] for row in rows])
+        run.log(payload)
+        run.summary.update({k: v for k, v in section.findings.facts.items()
+                            if isinstance(v, (int, float)) and not isinstance(v, bool)})
