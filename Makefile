@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export MLP_DATA_DIR ?= $(abspath ../shared/data)
 export WANDB_SILENT := true
 
-.PHONY: help install test train sweep search runs report best bench stress fresh-check
+.PHONY: help install test train sweep search runs report best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -52,3 +52,9 @@ stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, chec
 
 fresh-check:  ## clone main to a temporary folder and follow the README's set-up and main example
 	tests/fresh_check.sh
+
+browser:  ## install Debian's Chromium for report-check (needs root and apt)
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+report-check: browser  ## open report/index.html in headless Chromium: screenshot, and every figure must load
+	$(PY) tests/check_report.py

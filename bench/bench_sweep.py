@@ -1,6 +1,7 @@
 """Sweep throughput: runs per minute with --jobs 1 and --jobs 2, measured in one go.
 
-The same 12 configurations (3x128 ReLU on MNIST, 3 epochs, float32) are run
+The same 12 configurations (3x128 ReLU on MNIST, 5 epochs, float32, about the
+average run of sweeps/search.yaml) are run
 into two fresh stores by the real command line, one after the other.
 """
 import subprocess
@@ -15,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = {
     "name": "throughput", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
     "parameters": {
-        "dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "epochs": {"value": 3},
+        "dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "epochs": {"value": 5},
         "num_layers": {"value": 3}, "hidden_size": {"value": 128}, "batch_size": {"value": 64},
         "optimizer": {"values": ["adam", "nadam", "rmsprop"]}, "learning_rate": {"values": [1e-3, 3e-4]},
         "seed": {"values": [0, 1]},
