@@ -33,7 +33,7 @@ SPEC = {
     "name": "stress", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
     "parameters": {
         "dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 12000},
-        "epochs": {"value": 4}, "num_layers": {"value": 2}, "hidden_size": {"value": 64},
+        "epochs": {"value": 6}, "num_layers": {"value": 2}, "hidden_size": {"value": 64},
         "seed": {"values": list(range(12))},
     },
 }

@@ -178,3 +178,24 @@ def test_corrupt_file_gives_data_error(tmp_path, data_dir):
 def test_unknown_dataset_name():
     with pytest.raises(DataError, match="mnist"):
         load_dataset("cifar10")
+
+
+def test_keras_download_cache_is_read_without_keras(tmp_path, monkeypatch, data_dir, mnist):
+    """keras's own cache layout (mnist.npz, fashion-mnist/*.gz), built from the real files, is read with NumPy."""
+    from mlp import data as data_module
+
+    cache = tmp_path / "datasets"
+    (cache / "fashion-mnist").mkdir(parents=True)
+    for name in data_module.IDX_FILES["train"] + data_module.IDX_FILES["test"]:
+        (cache / "fashion-mnist" / name).symlink_to(data_dir / "fashion_mnist" / name)
+    raw = [data_module.read_idx(data_dir / "mnist" / n) for n in data_module.IDX_FILES["train"] + data_module.IDX_FILES["test"]]
+    np.savez(cache / "mnist.npz", x_train=raw[0].reshape(-1, 28, 28), y_train=raw[1],
+             x_test=raw[2].reshape(-1, 28, 28), y_test=raw[3])
+    monkeypatch.delenv("MLP_DATA_DIR")
+    monkeypatch.setattr(data_module, "KERAS_CACHE", cache)
+    data_module._load_uint8.cache_clear()
+    from_cache = data_module.load_dataset("mnist")
+    assert np.array_equal(from_cache.X_train, mnist.X_train) and np.array_equal(from_cache.y_test, mnist.y_test)
+    fashion = data_module.load_dataset("fashion_mnist")
+    assert fashion.X_train.shape == (60000, 784) and np.bincount(fashion.y_test).tolist() == [1000] * 10
+    data_module._load_uint8.cache_clear()
