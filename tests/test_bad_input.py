@@ -72,7 +72,39 @@ CATALOGUE = {
     "store corrupt file": (["-m", "store", "--db", "{tmp}/corrupt.db", "list"], {}, "corrupt.db"),
     "store not a run store": (["-m", "store", "--db", "{tmp}/other.db", "list"], {}, "other.db"),
     "store a folder": (["-m", "store", "--db", "{tmp}", "list"], {}, "is a folder"),
+    "export missing store": (["-m", "reports.export", "--db", "{tmp}/none.db", "--out_dir", "{tmp}/out"], {},
+                             "none.db"),
+    "export store without runs": (["-m", "reports.export", "--db", "{tmp}/empty.db", "--out_dir", "{tmp}/out"], {},
+                                  "no finished"),
+    "export unknown dataset": (["-m", "reports.export", *DB, "-d", "cifar10", "--out_dir", "{tmp}/out"], {},
+                               "dataset"),
+    "export corrupt weights": (["-m", "reports.export", "--db", "{tmp}/corrupt_weights.db", "--out_dir", "{tmp}/out"],
+                               {}, "garbage.npy"),
+    "export malicious weights": (["-m", "reports.export", "--db", "{tmp}/evil.db", "--out_dir", "{tmp}/out"], {},
+                                 "refuses"),
+    "inference malicious weights": (["inference.py", "--model_path", "{tmp}/evil.npy", "--config", "{config}"], {},
+                                    "refuses"),
 }
+
+
+class Payload:
+    """Unpickling this calls os.system: what a crafted model file could make np.load(allow_pickle=True) do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def store_pointing_at(source, target, weights):
+    """A copy of the store whose one run's weights file is ``weights``."""
+    target.write_bytes(source.read_bytes())
+    con = sqlite3.connect(target)
+    con.execute("UPDATE runs SET weights_path = ?", [str(weights)])
+    con.commit()
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +131,10 @@ def files(tmp_path_factory):
     (tmp / "bad.json").write_text("{oops")
     (tmp / "list.json").write_text("[1, 2]")
     (tmp / "neg.json").write_text('{"num_layers": -1}')
+    np.save(tmp / "evil.npy", np.array({"W0": Payload(tmp / "pwned")}, dtype=object), allow_pickle=True)
+    store_pointing_at(tmp / "runs.db", tmp / "evil.db", tmp / "evil.npy")
+    store_pointing_at(tmp / "runs.db", tmp / "corrupt_weights.db", tmp / "garbage.npy")
+    subprocess.run([sys.executable, "-c", f"from store import RunStore; RunStore('{tmp / 'empty.db'}')"], check=True)
     return {"tmp": tmp, "db": tmp / "runs.db", "weights": weights, "config": weights.with_suffix(".json")}
 
 
@@ -112,7 +148,7 @@ def test_bad_input_gives_one_line_exit_2_and_leaves_the_store_alone(case, files)
     argv = [str(ROOT / a) if a.endswith(".py") and i == 0 else a.format(**files) for i, a in enumerate(argv)]
     env = {**os.environ, **{k: v.format(**files) for k, v in extra_env.items()}}
     env.pop("MLP_DB", None)
-    before = {name: digest(files["tmp"] / name) for name in ("runs.db", "locked.db")}
+    before = {path.name: digest(path) for path in files["tmp"].glob("*.db")}
     lock = sqlite3.connect(files["tmp"] / "locked.db", isolation_level=None)
     lock.execute("BEGIN EXCLUSIVE")  # another writer holds the locked store throughout
     try:
@@ -127,6 +163,15 @@ def test_bad_input_gives_one_line_exit_2_and_leaves_the_store_alone(case, files)
     assert named in lines[0], lines[0]
     assert {name: digest(files["tmp"] / name) for name in before} == before
     assert not (files["tmp"] / "runs" / "good").exists() and not (files["tmp"] / "none.db").exists()
+    assert not (files["tmp"] / "out").exists() and not (files["tmp"] / "pwned").exists()
+
+
+def test_the_malicious_file_really_runs_code_when_unpickled_naively(files, tmp_path):
+    """The control: np.load with pickles allowed does run the payload, so refusing it above means something."""
+    marker = files["tmp"] / "pwned"
+    np.load(files["tmp"] / "evil.npy", allow_pickle=True)
+    assert marker.exists()
+    marker.unlink()
 
 
 def test_the_catalogue_is_large_enough():
