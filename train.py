@@ -5,6 +5,8 @@
 import shutil
 import sys
 
+from threadpoolctl import threadpool_limits
+
 from mlp.data import DataError, load_dataset
 from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
 from runner.job import JobContext, run_one
@@ -23,6 +25,8 @@ def build_parser():
     parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
     parser.add_argument("--runs_dir", default="runs", help="where run folders with weights go")
     parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
+    parser.add_argument("--blas_threads", type=int, default=1,
+                        help="BLAS threads (default 1: on 2 cores a second thread is often slower, never dependable)")
     parser.add_argument("--save_model", default=None, metavar="PATH",
                         help="also copy the weights here (e.g. best_model.npy); never done unless asked")
     return parser
@@ -43,7 +47,8 @@ def main(argv=None):
         exit_with_error("train.py", exc)
     ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
                      wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity)
-    result = run_one(config, ctx, on_epoch=print_epoch)
+    with threadpool_limits(limits=max(args.blas_threads, 1)):
+        result = run_one(config, ctx, on_epoch=print_epoch)
     run_id = store.record(args.sweep, config, result)
     if result["status"] in ("failed", "diverged"):
         print(f"run {run_id} {result['status']}: {result['error']}", file=sys.stderr)

@@ -53,5 +53,6 @@ def fan_out(configs, ctx, jobs=1, backend="loky", scheduler=None):
     """Yield run_one results (each with its ``config``) in the order they finish."""
     with _backend(jobs, backend, scheduler):
         n_jobs, parent = (-1, None) if backend == "dask" else (jobs, os.getpid())
-        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        # batch_size=1: joblib would otherwise batch short runs together and hold back their results
+        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(
             delayed(_job)(config, ctx, parent) for config in configs)

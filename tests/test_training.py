@@ -242,3 +242,21 @@ def test_fit_with_augmentation_still_learns(mnist_slice):
     history = fit(model, mnist_slice.X, mnist_slice.y, epochs=2, batch_size=64, augment=2)
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     assert np.mean(model.predict(mnist_slice.X) == mnist_slice.y) > 0.7
+
+
+def test_subnormal_weights_and_moments_are_flushed_to_zero():
+    """Decayed weights of blank pixels sink below float32's smallest normal number and slow every step ~100x."""
+    from mlp.optimizers import FLUSH_EVERY, OPTIMIZERS
+
+    tiny = np.finfo(np.float32).tiny
+    for name, optimizer_class in OPTIMIZERS.items():
+        params = np.array([tiny / 8, -tiny / 3, 0.5, -2.0], dtype=np.float32)
+        optimizer = optimizer_class(4, 1e-3, weight_decay=1e-4, dtype=np.float32)
+        for array in optimizer.state:
+            array[:] = tiny / 4
+        grads = np.array([0, 0, 0.1, -0.1], dtype=np.float32)
+        for _ in range(FLUSH_EVERY):
+            optimizer.step(params, grads)
+        for array in (params, *optimizer.state):
+            assert not np.any((array != 0) & (np.abs(array) < tiny)), name
+        assert abs(params[2]) > 0.1 and abs(params[3]) > 1.0, name
