@@ -23,6 +23,9 @@ N_WORST = 3  # overfitting runs named in the text (2.7)
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12  # most confident mistakes shown (2.8)
 N_FASHION = 3  # MNIST configurations retrained on Fashion-MNIST (2.10)
 FASHION_SWEEP = "fashion"
+# How 2.10 adapts an MNIST configuration to clothing, chosen on Fashion-MNIST *validation* accuracy:
+# 1.5x the epochs and shifts of at most 1 pixel (60 epochs: shift 1 gave 0.905, shift 2 0.898).
+FASHION_EPOCH_FACTOR, FASHION_MAX_SHIFT = 1.5, 1
 
 
 def census(notes, store, sweep):
@@ -280,6 +283,12 @@ def init(ctx):
     return Section("2.9", "Zeros vs Xavier initialisation", {"neuron_grads": fig}, notes, {"spread": table})
 
 
+def fashion_options(config):
+    """An MNIST configuration adapted by 2.10's rule: on fashion_mnist, longer, with smaller shifts."""
+    return {**config, "dataset": "fashion_mnist", "epochs": round(config["epochs"] * FASHION_EPOCH_FACTOR),
+            "augment": min(config["augment"], FASHION_MAX_SHIFT)}
+
+
 def fashion_configs(ctx, sources):
     """The sweep of 2.10 and its configurations: each source run's options on fashion_mnist.
 
@@ -287,7 +296,7 @@ def fashion_configs(ctx, sources):
     (and shrunk by the tests' transform) like every sweep file's.
     """
     def retargeted(run):
-        options = {**run["config"], "dataset": "fashion_mnist"}
+        options = fashion_options(run["config"])
         one = {"name": FASHION_SWEEP, "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
         return expand(ctx.prepare(one))[0]
 
@@ -312,8 +321,9 @@ def fashion(ctx):
                            f"build section 2.10 without --no-train")
     notes = Findings()
     notes.add("Rule: the {n} finished MNIST runs with the highest validation accuracy across all sweeps, one per "
-              "distinct configuration, each trained again unchanged but on Fashion-MNIST (sweep {sweep}).",
-              n=N_FASHION, sweep=FASHION_SWEEP)
+              "distinct configuration, each trained again on Fashion-MNIST (sweep {sweep}) with {factor} times the "
+              "epochs and image shifts of at most {shift} pixel, an adaptation chosen on Fashion-MNIST validation "
+              "accuracy.", n=N_FASHION, sweep=FASHION_SWEEP, factor=FASHION_EPOCH_FACTOR, shift=FASHION_MAX_SHIFT)
     for source, run in zip(sources, runs):
         notes.add("{config} (MNIST run {source}: validation accuracy {mnist_val}, test accuracy {mnist_test}) reaches "
                   "Fashion-MNIST test accuracy {test_acc} and macro-F1 {test_f1} (run {run_id}).",

@@ -29,6 +29,7 @@ from reports.build import make_report
 from reports.context import BuildContext, describe, fmt, label
 from reports.export import export
 from reports.wandb_log import log_section
+from runner.sweep import expand
 from store import RunStore, config_hash
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -206,10 +207,13 @@ def facts_2_10(store):
                           order_by="val_acc DESC, id"):
         if run["config_hash"] not in {s["config_hash"] for s in sources} and len(sources) < S.N_FASHION:
             sources.append(run)
-    facts = {"n": S.N_FASHION, "sweep": "fashion"}
+    facts = {"n": S.N_FASHION, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR, "shift": S.FASHION_MAX_SHIFT}
     results = []
     for source in sources:
-        key = config_hash({**source["config"], "dataset": "fashion_mnist"})
+        options = S.fashion_options(source["config"])
+        assert options["dataset"] == "fashion_mnist" and options["augment"] <= source["config"]["augment"]
+        spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
+        key = config_hash(expand(quick(spec))[0])
         (run,) = store.runs(sweep="fashion", where="config_hash = ?", where_args=[key])
         results.append((run["test_acc"], -run["id"], source["id"]))
         facts |= {f"run{run['id']}.config": describe(source["config"]), f"run{run['id']}.source": source["id"],
