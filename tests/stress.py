@@ -33,7 +33,7 @@ SPEC = {
     "name": "stress", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
     "parameters": {
         "dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 12000},
-        "epochs": {"value": 6}, "num_layers": {"value": 2}, "hidden_size": {"value": 64},
+        "num_layers": {"value": 2}, "hidden_size": {"value": 64},
         "seed": {"values": list(range(12))},
     },
 }
@@ -76,9 +76,9 @@ def inject(sweep_file, folder, kills, rng):
     return log, final.returncode
 
 
-def verify(folder):
+def verify(folder, spec):
     """-> dict of the checks, each a count (0 is good) or a verdict."""
-    expected = {config_hash(c): c for c in expand(SPEC)}
+    expected = {config_hash(c): c for c in expand(spec)}
     store = RunStore(folder / "runs.db", create=False)
     rows = store.runs(sweep="stress")
     finished = [r for r in rows if r["status"] == "finished"]
@@ -103,20 +103,27 @@ def verify(folder):
     }
 
 
+def sized_for(kills):
+    """The sweep, its runs long enough that ``kills`` kills (0.5-4 s apart) land before it can finish."""
+    spec = {**SPEC, "parameters": {**SPEC["parameters"], "epochs": {"value": max(6, 2 * kills)}}}
+    validate(spec)
+    return spec
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill schedule (default: random)")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    validate(SPEC)
+    spec = sized_for(args.kills)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         sweep_file = folder / "stress.yaml"
-        sweep_file.write_text(yaml.safe_dump(SPEC))
+        sweep_file.write_text(yaml.safe_dump(spec))
         started = time.time()
         log, final_code = inject(sweep_file, folder, args.kills, random.Random(seed))
-        checks = verify(folder)
+        checks = verify(folder, spec)
     victims = {v: sum(1 for who, _ in log if who == v) for v in ("runner", "worker")}
     print(f"kill schedule seed {seed}: {len(log)} kills ({victims['runner']} runner, {victims['worker']} worker) "
           f"in {time.time() - started:.0f}s; final resume exit {final_code}")
