@@ -16,7 +16,7 @@ install:  ## make .venv and install the project with its test dependencies
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 
-test:  ## run the test suite (about 5 minutes)
+test:  ## run the test suite (about 4 minutes)
 	$(PY) -m pytest
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST
