@@ -27,7 +27,7 @@ JOBS ?= 2
 sweep:  ## run a sweep file in parallel, resumably: make sweep SWEEP=sweeps/x.yaml JOBS=2
 	$(PY) -m runner $(SWEEP) --jobs $(JOBS)
 
-search:  ## the 120-run hyperparameter search of report 2.2 (about 15 minutes on 2 cores)
+search:  ## the 120-run hyperparameter search of report 2.2 (about 9 minutes on 2 cores)
 	$(PY) -m runner sweeps/search.yaml --jobs $(JOBS)
 
 runs:  ## the 20 best runs in the store by validation accuracy
