@@ -28,11 +28,17 @@ def find(path):
     return HERE / path
 
 
-def read_config(path):
-    """The run options stored in a config JSON (other keys are ignored)."""
+def read_config(path, required):
+    """The run options stored in a config JSON (other keys are ignored).
+
+    Only the default best_config.json may be absent (then the flags' defaults apply);
+    a --config that names a missing file is an error, never a silent fallback.
+    """
     try:
         stored = json.loads(Path(path).read_text())
     except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
         return {}
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
@@ -72,9 +78,10 @@ def evaluate_model(model, X_test, y_test):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     pre = OneLineParser(add_help=False)
-    pre.add_argument("--config", default="best_config.json")
+    pre.add_argument("--config", default=None)
     try:
-        defaults = read_config(find(pre.parse_known_args(argv)[0].config))
+        given = pre.parse_known_args(argv)[0].config
+        defaults = read_config(find(given or "best_config.json"), required=given is not None)
         args = parse_known(build_parser(defaults), argv)
         config = resolve_config(args)
         weights = load_weights(find(args.model_path))

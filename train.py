@@ -2,14 +2,14 @@
 
     python train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier
 """
-import shutil
 import sys
+from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from mlp.data import DataError, load_dataset
+from mlp.data import DataError, check_available
 from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
-from runner.job import JobContext, run_one
+from runner.job import DEFAULT_RUNS_DIR, JobContext, run_one, save_atomically
 from runner.tracking import WANDB_MODES
 from store import RunStore, StoreError
 
@@ -23,7 +23,8 @@ def build_parser():
                         help="auto: online with credentials, offline without")
     parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
     parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default="runs", help="where run folders with weights go")
+    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
+                        help="where run folders with weights go (else $MLP_RUNS_DIR, else runs/ at the project root)")
     parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
     parser.add_argument("--blas_threads", type=int, default=1,
                         help="BLAS threads (default 1: on 2 cores a second thread is often slower, never dependable)")
@@ -39,22 +40,30 @@ def print_epoch(m):
 
 def main(argv=None):
     args = parse_known(build_parser(), argv)
-    try:
+    try:  # every check before anything is written
         config = resolve_config(args)
-        load_dataset(config["dataset"], args.data_dir)  # fail before anything is written
+        check_available(config["dataset"], args.data_dir)
+        if args.save_model and not Path(args.save_model).resolve().parent.is_dir():
+            raise ConfigError(f"--save_model {args.save_model}: its folder does not exist")
         store = RunStore(args.db)
     except (ConfigError, DataError, StoreError) as exc:
         exit_with_error("train.py", exc)
     ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
                      wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity)
-    with threadpool_limits(limits=max(args.blas_threads, 1)):
-        result = run_one(config, ctx, on_epoch=print_epoch)
+    try:
+        with threadpool_limits(limits=max(args.blas_threads, 1)):
+            result = run_one(config, ctx, on_epoch=print_epoch)
+    except KeyboardInterrupt:  # the run was claimed as running: leave it failed, not running forever
+        store.record(args.sweep, config, {"status": "failed", "error": "interrupted"})
+        print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
+        return 130
     run_id = store.record(args.sweep, config, result)
     if result["status"] in ("failed", "diverged"):
         print(f"run {run_id} {result['status']}: {result['error']}", file=sys.stderr)
         return 1
     if args.save_model:
-        shutil.copyfile(result["weights_path"], args.save_model)
+        weights = Path(result["weights_path"]).read_bytes()
+        save_atomically(args.save_model, lambda f: f.write(weights))
     print(f"run {run_id} {result['status']}: weights {result['weights_path']}")
     print(f"test accuracy {result['test_acc']:.4f}  precision {result['test_precision']:.4f}  "
           f"recall {result['test_recall']:.4f}  f1 {result['test_f1']:.4f}")

@@ -103,12 +103,21 @@ def _load_uint8(name, data_dir):
     return arrays
 
 
-def load_dataset(name, data_dir=None, dtype=np.float64):
-    """The full train and test splits, pixels scaled to [0, 1] in ``dtype``."""
+def _raw(name, data_dir):
     if name not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; choose from {', '.join(DATASETS)}")
     data_dir = data_dir or os.environ.get("MLP_DATA_DIR") or None
-    X_train, y_train, X_test, y_test = _load_uint8(name, str(data_dir) if data_dir else None)
+    return _load_uint8(name, str(data_dir) if data_dir else None)
+
+
+def check_available(name, data_dir=None):
+    """Raise DataError unless the dataset can be read; cheap (the raw bytes are cached for the run)."""
+    _raw(name, data_dir)
+
+
+def load_dataset(name, data_dir=None, dtype=np.float64):
+    """The full train and test splits, pixels scaled to [0, 1] in ``dtype``."""
+    X_train, y_train, X_test, y_test = _raw(name, data_dir)
     scale = np.asarray(1 / 255, dtype=dtype)
     return Dataset(X_train.astype(dtype) * scale, y_train.astype(np.int64),
                    X_test.astype(dtype) * scale, y_test.astype(np.int64))

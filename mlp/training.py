@@ -37,6 +37,7 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
     rng = np.random.default_rng(model.config["seed"]) if rng is None else rng
     X = np.asarray(X, dtype=model.dtype)
     Y = one_hot(y, model.output_size, model.dtype)
+    labels = Y.argmax(axis=1)  # y may be integer labels or one-hot rows
     n = X.shape[0]
     total_steps = epochs * math.ceil(n / batch_size)
     lr_at = SCHEDULES[schedule]
@@ -56,7 +57,7 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
                     if not math.isfinite(loss):
                         raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
                     loss_sum += loss * len(idx)
-                    correct += np.count_nonzero(logits.argmax(axis=1) == y[idx])
+                    correct += np.count_nonzero(logits.argmax(axis=1) == labels[idx])
                     step += 1
                     if on_step is not None:
                         on_step(step, model)

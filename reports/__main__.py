@@ -5,6 +5,7 @@ from mlp.data import DataError
 from mlp.model_io import ModelFileError
 from mlp.options import OneLineParser, exit_with_error
 from runner.sweep import SweepError
+from runner.job import DEFAULT_RUNS_DIR
 from runner.tracking import WANDB_MODES
 from store import StoreError
 
@@ -19,7 +20,8 @@ def build_parser():
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("section", choices=(*SECTIONS, "all"), help="a section 2.1 ... 2.10, or all")
     parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default="runs", help="where the sections' runs put their weights")
+    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
+                        help="where the sections' runs put their weights (else $MLP_RUNS_DIR, else runs/ at the project root)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default report/ at the project root)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel training processes (default 2)")
     parser.add_argument("--no-train", dest="train", action="store_false",

@@ -12,9 +12,9 @@ from typing import Callable
 
 import numpy as np
 
-from mlp.data import load_dataset
+from mlp.data import check_available
 from mlp.options import RUN_OPTIONS
-from runner.job import JobContext
+from runner.job import DEFAULT_RUNS_DIR, JobContext
 from runner.sweep import expand, load_sweep, validate
 from runner.sweeper import run_sweep
 from store import RunStore
@@ -103,7 +103,7 @@ class BuildContext:
 
     out: Path = DEFAULT_OUT
     db: str = None
-    runs_dir: str = "runs"
+    runs_dir: str = DEFAULT_RUNS_DIR
     data_dir: str = None
     jobs: int = 2
     train: bool = True
@@ -131,7 +131,7 @@ class BuildContext:
         if not self.train:
             return
         for dataset in sorted({c["dataset"] for c in (configs or expand(spec))}):
-            load_dataset(dataset, self.data_dir, dtype=np.float32)  # a missing data folder fails before any run
+            check_available(dataset, self.data_dir)  # a missing data folder fails before any run
         job = JobContext(sweep=spec["name"], runs_dir=str(self.runs_dir), data_dir=self.data_dir,
                          db_path=str(self.store.path), wandb_mode=self.wandb_mode,
                          wandb_project=self.wandb_project, early_terminate=spec.get("early_terminate"))

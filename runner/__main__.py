@@ -1,14 +1,13 @@
 """python -m runner SWEEP.yaml --jobs N: run a sweep in parallel, resumably, into the store."""
-import argparse
 import sys
 
-from mlp.data import DataError, load_dataset
+from mlp.data import DataError, check_available
 from mlp.options import OneLineParser, exit_with_error
 from store import RunStore, StoreError
 
 from .fan_out import BACKENDS
-from .job import JobContext
-from .sweep import SweepError, load_sweep
+from .job import DEFAULT_RUNS_DIR, JobContext
+from .sweep import SweepError, datasets, load_sweep
 from .tracking import WANDB_MODES
 
 
@@ -17,7 +16,8 @@ def build_parser():
     parser.add_argument("sweep_file", help="sweep YAML in the W&B sweep schema")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel worker processes (default 2)")
     parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default="runs", help="where weights go, one folder per sweep")
+    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
+                        help="where weights go, one folder per sweep (else $MLP_RUNS_DIR, else runs/ at the project root)")
     parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
     parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto")
     parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps")
@@ -29,11 +29,6 @@ def build_parser():
     return parser
 
 
-def _datasets(spec):
-    rule = spec["parameters"].get("dataset", {"value": "mnist"})
-    return rule.get("values", [rule.get("value", "mnist")])
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.jobs < 1:
@@ -42,8 +37,8 @@ def main(argv=None):
         exit_with_error("python -m runner", "--backend dask needs --scheduler ADDRESS")
     try:
         spec = load_sweep(args.sweep_file)
-        for dataset in _datasets(spec):
-            load_dataset(dataset, args.data_dir)
+        for dataset in datasets(spec):
+            check_available(dataset, args.data_dir)
         store = RunStore(args.db)
     except (SweepError, DataError, StoreError) as exc:
         exit_with_error("python -m runner", exc)

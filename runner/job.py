@@ -25,6 +25,8 @@ from .probes import Probe
 from .tracking import start_run
 
 N_PROBE_IMAGES = 1000
+# Weights go beside the default store (runs.db at the project root), wherever a command is run from.
+DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class JobContext:
     """Everything a job needs besides its config; picklable for joblib workers."""
 
     sweep: str = "train"
-    runs_dir: str = "runs"
+    runs_dir: str = DEFAULT_RUNS_DIR
     data_dir: str = None
     db_path: str = None  # where to claim the run as 'running' and read early-termination peers
     wandb_mode: str = "auto"

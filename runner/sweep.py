@@ -19,8 +19,7 @@ from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 
 METHODS = ("grid", "random", "bayes")
-DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform",
-                 "categorical", "constant")
+DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform")
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
                   "early_terminate", "command", "project", "entity"}
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
@@ -72,22 +71,19 @@ def validate(spec):
     if spec["method"] == "grid" and any(_is_range(r) for r in params.values()):
         raise SweepError("method grid needs value or values for every parameter, not min/max")
     _validate_early_terminate(spec.get("early_terminate"))
-    try:  # every fixed combination must make a valid config (e.g. hidden_size vs num_layers)
-        resolve_config({n: _first_value(r) for n, r in params.items()})
-    except ConfigError as exc:
-        raise SweepError(f"parameters give an invalid config: {exc}") from None
+    # Every configuration the sweep can make must be valid (e.g. hidden_size against num_layers):
+    # grid and random are expanded whole, bayes is checked on draws from its distributions.
+    if spec["method"] == "bayes":
+        _resolve_all(random_configs(spec, N_BAYES_CHECKS, np.random.default_rng(sweep_seed(spec))))
+    else:
+        expand(spec)
+
+
+N_BAYES_CHECKS = 200
 
 
 def _is_range(rule):
     return "min" in rule or "max" in rule
-
-
-def _first_value(rule):
-    if "value" in rule:
-        return rule["value"]
-    if "values" in rule:
-        return rule["values"][0]
-    return rule["min"]
 
 
 def _validate_parameter(name, rule):
@@ -108,8 +104,8 @@ def _validate_parameter(name, rule):
             if "min" not in rule or "max" not in rule:
                 raise SweepError(f"parameter {name} needs both min and max")
             dist = rule.get("distribution", "uniform")
-            if dist not in DISTRIBUTIONS[:5]:
-                raise SweepError(f"parameter {name}: distribution must be one of {', '.join(DISTRIBUTIONS[:5])}; got {dist!r}")
+            if dist not in DISTRIBUTIONS:
+                raise SweepError(f"parameter {name}: distribution must be one of {', '.join(DISTRIBUTIONS)}; got {dist!r}")
             low, high = rule["min"], rule["max"]
             if dist != "log_uniform":  # log_uniform's bounds are exponents
                 low, high = option.check(low), option.check(high)
@@ -133,18 +129,24 @@ def _validate_early_terminate(block):
         raise SweepError(f"early_terminate.eta must be a number > 1; got {eta!r}")
 
 
+def datasets(spec):
+    """The datasets a sweep's runs train on (mnist unless the spec names others)."""
+    rule = spec["parameters"].get("dataset", {"value": "mnist"})
+    return rule.get("values", [rule.get("value")])
+
+
 def sweep_seed(spec):
     return int(hashlib.sha256(spec["name"].encode()).hexdigest()[:8], 16)
 
 
-def sample_parameter(rule, rng):
-    """One draw of a parameter from its rule."""
+def sample_parameter(name, rule, rng):
+    """One draw of parameter ``name`` from its rule; ranges default to the option's own type."""
     if "value" in rule:
         return rule["value"]
     if "values" in rule:
         return rule["values"][rng.integers(len(rule["values"]))]
     low, high = rule["min"], rule["max"]
-    dist = rule.get("distribution", "int_uniform" if isinstance(low, int) and isinstance(high, int) else "uniform")
+    dist = rule.get("distribution", "int_uniform" if _OPTIONS[name].type is int else "uniform")
     if dist == "int_uniform":
         return int(rng.integers(low, high + 1))
     if dist == "log_uniform_values":
@@ -166,7 +168,7 @@ def grid_configs(spec):
 
 
 def random_configs(spec, count, rng):
-    return [{n: sample_parameter(r, rng) for n, r in spec["parameters"].items()} for _ in range(count)]
+    return [{n: sample_parameter(n, r, rng) for n, r in spec["parameters"].items()} for _ in range(count)]
 
 
 def expand(spec):
@@ -175,6 +177,11 @@ def expand(spec):
         raw = grid_configs(spec)
     else:
         raw = random_configs(spec, spec["run_cap"], np.random.default_rng(sweep_seed(spec)))
+    return _resolve_all(raw)
+
+
+def _resolve_all(raw):
+    """Raw parameter dicts -> resolved configs, duplicates dropped; an invalid one is a SweepError."""
     configs, seen = [], set()
     for values in raw:
         try:

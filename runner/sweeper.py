@@ -13,7 +13,7 @@ import numpy as np
 from joblib.externals.loky.process_executor import TerminatedWorkerError
 from tqdm import tqdm
 
-from mlp.options import resolve_config
+from mlp.options import ConfigError, resolve_config
 from store import config_hash
 
 from . import bayes
@@ -55,7 +55,10 @@ class Proposer:
                    if r["status"] == "finished" and r[metric] is not None]
         batch = []
         for values in bayes.propose(self.spec, history, 4 * min(left, self.batch_size), self.rng):
-            config = resolve_config(values)
+            try:
+                config = resolve_config(values)
+            except ConfigError:  # a draw no validation sample met: skip it, propose again
+                continue
             if config_hash(config) not in done and config not in batch:
                 batch.append(config)
         return batch[: min(left, self.batch_size)]
@@ -75,9 +78,9 @@ def run_sweep(spec, store, jobs=1, ctx=None, backend="loky", scheduler=None, pro
     """
     name = spec["name"]
     ctx = ctx or JobContext(sweep=name)
+    proposer = Proposer(spec, store, batch_size=2 * jobs, configs=configs)
     store.add_sweep(name, spec if configs is None else {**spec, "configs": configs})
     remove_partial_files(Path(ctx.runs_dir) / name)
-    proposer = Proposer(spec, store, batch_size=2 * jobs, configs=configs)
     already = len(proposer._done())
     counts, started, deaths = Counter(), time.time(), 0
     bar = tqdm(total=max(proposer.total() - already, 0), unit="run", desc=name, disable=not progress, smoothing=0)

@@ -6,6 +6,7 @@
     python -m store sweeps
 """
 import json
+import re
 import sys
 
 from mlp.options import OneLineParser, exit_with_error
@@ -51,12 +52,17 @@ def _where(filters):
     clauses, args = [], []
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise StoreError(f"--filter needs KEY=VALUE; got {item!r}")
-        column = key if key in RUN_COLUMNS else f"json_extract(config, '$.{key}')"
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise StoreError(f"--filter needs KEY=VALUE with KEY a run column or option name; got {item!r}")
         value = _value(value)
-        clauses.append(f"{column} = ?")
-        args.append(json.dumps(value) if isinstance(value, list) else value)
+        if isinstance(value, list):  # SQLite's json_extract writes lists without spaces
+            value = json.dumps(value, separators=(",", ":"))
+        if key in RUN_COLUMNS:
+            clauses.append(f"{key} = ?")
+        else:
+            clauses.append("json_extract(config, ?) = ?")
+            args.append(f"$.{key}")
+        args.append(value)
     return " AND ".join(clauses) or None, args
 
 

@@ -239,6 +239,8 @@ BAD_SWEEPS = {
     "test metric": "method: grid\nmetric: {name: test_acc, goal: maximize}\nparameters: {epochs: {value: 1}}\n",
     "bad early terminate": "method: grid\nearly_terminate: {type: sometimes}\nparameters: {epochs: {value: 1}}\n",
     "bad run cap": "method: grid\nrun_cap: -1\nparameters: {epochs: {value: 1}}\n",
+    "a later grid value invalid": "method: grid\nparameters: {num_layers: {values: [3, 2]}, hidden_size: {value: [8, 8, 8]}}\n",
+    "random draws a fraction for an integer": "method: random\nrun_cap: 6\nparameters: {epochs: {min: 1, max: 5, distribution: uniform}}\n",
     "unknown key": "method: grid\nparamters: {epochs: {value: 1}}\nparameters: {epochs: {value: 1}}\n",
 }
 
@@ -263,3 +265,17 @@ def test_every_shipped_sweep_file_is_valid():
         validate(load_sweep(path))
     search = load_sweep(ROOT / "sweeps" / "search.yaml")
     assert len(expand(search)) >= 100 and search.get("early_terminate")
+
+
+def test_store_filters_match_list_values_and_refuse_odd_keys(tmp_path):
+    spec_file = write_sweep(tmp_path, "filters", {"epochs": {"value": 1}, "num_layers": {"value": 2},
+                                                   "hidden_size": {"values": [[16, 8], [8, 8]]}})
+    spec = load_sweep(spec_file)
+    store = RunStore(tmp_path / "runs.db")
+    run_sweep(spec, store, jobs=1, ctx=JobContext(sweep="filters", runs_dir=str(tmp_path / "runs"),
+                                                   db_path=str(store.path), wandb_mode="disabled"), progress=False)
+    query = [sys.executable, "-m", "store", "--db", str(tmp_path / "runs.db"), "list", "--json", "--filter"]
+    out = subprocess.run(query + ["hidden_size=[16, 8]"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0 and len(out.stdout.splitlines()) == 1 and '"hidden_size": [16, 8]' in out.stdout
+    odd = subprocess.run(query + ["x')=1 OR (1"], cwd=ROOT, capture_output=True, text=True)
+    assert odd.returncode == 2 and len(odd.stderr.splitlines()) == 1 and "Traceback" not in odd.stderr

@@ -260,3 +260,15 @@ def test_subnormal_weights_and_moments_are_flushed_to_zero():
         for array in (params, *optimizer.state):
             assert not np.any((array != 0) & (np.abs(array) < tiny)), name
         assert abs(params[2]) > 0.1 and abs(params[3]) > 1.0, name
+
+
+def test_training_accepts_one_hot_labels(mnist_slice):
+    """backward takes integer or one-hot labels; so does training, with the same result."""
+    from mlp.objective_functions import one_hot
+
+    runs = []
+    for labels in (mnist_slice.y, one_hot(mnist_slice.y, 10)):
+        model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "seed": 3})
+        history = model.train(mnist_slice.X, labels, epochs=1, batch_size=64)
+        runs.append((history[0]["train_loss"], history[0]["train_acc"], model.get_weights()["W0"]))
+    assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] and np.array_equal(runs[0][2], runs[1][2])
