@@ -16,7 +16,7 @@ from mlp.data import CLASS_NAMES, load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
-from store import METRICS, StoreError
+from store import StoreError
 
 SCORED = ("finished", "stopped")  # evaluated at their end: they have train, val and test metrics
 LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
@@ -82,12 +82,8 @@ def probe(store, run):
 def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
     """The finished run with the highest ``metric`` among runs on ``dataset`` (store.best plus a dataset filter:
     F1 on Fashion-MNIST and on MNIST are not comparable)."""
-    if metric not in METRICS:
-        raise StoreError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
     clause, args = _dataset_clause(dataset)
-    rows = store.runs(sweep=sweep, status="finished", where=f"{metric} IS NOT NULL AND {clause}", where_args=args,
-                      order_by=f"{metric} DESC, id", limit=1)
-    return rows[0] if rows else None
+    return store.best(metric, sweep=sweep, where=clause, where_args=args)
 
 
 def top_distinct(store, n, metric="val_acc", dataset="mnist"):

@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 
 from .job import run_one
 
-BACKENDS = ("loky", "dask", "wandb")
+BACKENDS = ("loky", "dask", "wandb")  # wandb is driven by runner.wandb_agent, not fanned out here
 PR_SET_PDEATHSIG = 1
 
 

@@ -21,7 +21,8 @@ from .fan_out import fan_out
 from .job import JobContext
 from .sweep import expand, sweep_seed
 
-MAX_WORKER_DEATHS = 10
+MAX_WORKER_DEATHS = 10  # in one invocation, before the runner gives up
+MAX_DEATHS_PER_RUN = 3  # a configuration whose worker dies this often is recorded failed (e.g. out of memory)
 
 
 def _metric_of(spec):
@@ -64,6 +65,22 @@ class Proposer:
         return batch[: min(left, self.batch_size)]
 
 
+def _give_up_on(store, sweep, proposer, deaths_by_hash):
+    """Count a death against every run a dead worker pool cut short; record the repeat offenders failed."""
+    given_up = []
+    for run in store.runs(sweep=sweep, status="running"):
+        key = run["config_hash"]
+        if key in proposer.recorded:
+            continue
+        deaths_by_hash[key] += 1
+        if deaths_by_hash[key] >= MAX_DEATHS_PER_RUN:
+            store.record(sweep, run["config"], {"status": "failed", "error": "its worker process died "
+                                                f"{MAX_DEATHS_PER_RUN} times (out of memory, or killed)"})
+            proposer.recorded.add(key)
+            given_up.append(run["config"])
+    return given_up
+
+
 def remove_partial_files(folder):
     """Temporary files of writes cut short by a kill."""
     for tmp in Path(folder).glob(".*.tmp"):
@@ -82,7 +99,7 @@ def run_sweep(spec, store, jobs=1, ctx=None, backend="loky", scheduler=None, pro
     store.add_sweep(name, spec if configs is None else {**spec, "configs": configs})
     remove_partial_files(Path(ctx.runs_dir) / name)
     already = len(proposer._done())
-    counts, started, deaths = Counter(), time.time(), 0
+    counts, started, deaths, deaths_by_hash = Counter(), time.time(), 0, Counter()
     bar = tqdm(total=max(proposer.total() - already, 0), unit="run", desc=name, disable=not progress, smoothing=0)
     try:
         while batch := proposer.next_batch():
@@ -98,7 +115,11 @@ def run_sweep(spec, store, jobs=1, ctx=None, backend="loky", scheduler=None, pro
                         tqdm.write(f"run failed: {result['error']}")
             except TerminatedWorkerError:
                 deaths += 1
-                tqdm.write(f"a worker died ({deaths}); rerunning its configuration")
+                tqdm.write(f"a worker died ({deaths}); rerunning the runs it cut short")
+                for config in _give_up_on(store, name, proposer, deaths_by_hash):
+                    counts["failed"] += 1
+                    bar.update(1)
+                    tqdm.write(f"run failed: its worker died {MAX_DEATHS_PER_RUN} times")
                 if deaths >= MAX_WORKER_DEATHS:
                     raise
     except BaseException:

@@ -17,8 +17,7 @@ def run_agent(spec, store, ctx):
                         "(or set WANDB_API_KEY) and a reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
-    wandb_spec = {k: v for k, v in spec.items() if k != "name"} | {"name": spec["name"]}
-    sweep_id = wandb.sweep(wandb_spec, project=ctx.wandb_project, entity=ctx.wandb_entity)
+    sweep_id = wandb.sweep(dict(spec), project=ctx.wandb_project, entity=ctx.wandb_entity)
 
     def train():
         with wandb.init(group=ctx.sweep) as agent_run:

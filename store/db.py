@@ -99,8 +99,12 @@ class RunStore:
     # -- writes ------------------------------------------------------------------------
     def add_sweep(self, name, spec):
         with self._immediate():
-            self.db["sweeps"].upsert({"name": name, "spec": json.dumps(spec, sort_keys=True),
-                                      "created_at": time.time()}, pk="name")
+            sweeps = self.db["sweeps"]
+            spec_text = json.dumps(spec, sort_keys=True)
+            if sweeps.count_where("name = ?", [name]):  # a resume keeps the sweep's creation time
+                sweeps.update(name, {"spec": spec_text})
+            else:
+                sweeps.insert({"name": name, "spec": spec_text, "created_at": time.time()})
 
     def mark_running(self, sweep, config):
         """Claim (sweep, config) as running; returns the run id, reusing an unfinished row.
@@ -119,7 +123,7 @@ class RunStore:
             return row["id"]
 
     def record(self, sweep, config, result):
-        """Write a finished, failed or diverged run and its epochs in one transaction."""
+        """Write a run's outcome (finished, stopped, failed or diverged) and its epochs in one transaction."""
         key = config_hash(config)
         fields = {k: _plain(result.get(k)) for k in RUN_COLUMNS if k in result and k not in ("id", "sweep", "config")}
         fields.update(config_hash=key, status=result["status"])
@@ -185,10 +189,11 @@ class RunStore:
             "AND r.config_hash != ? AND e.val_acc IS NOT NULL", [sweep, epoch, exclude_hash or ""]).fetchall()
         return [r[0] for r in rows]
 
-    def best(self, metric="test_f1", sweep=None, lowest=False):
-        """The finished run with the highest (or lowest) ``metric``."""
+    def best(self, metric="test_f1", sweep=None, lowest=False, where=None, where_args=None):
+        """The finished run with the highest (or lowest) ``metric``, among those matching ``where``."""
         if metric not in METRICS:
             raise StoreError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-        rows = self.runs(sweep=sweep, status="finished", where=f"{metric} IS NOT NULL",
+        clause = f"{metric} IS NOT NULL" + (f" AND ({where})" if where else "")
+        rows = self.runs(sweep=sweep, status="finished", where=clause, where_args=where_args,
                          order_by=f"{metric} {'ASC' if lowest else 'DESC'}, id", limit=1)
         return rows[0] if rows else None

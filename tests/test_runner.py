@@ -1,5 +1,6 @@
 """The runner and store: resume after kill -9, isolation of failures, concurrent queries, bad sweep files."""
 import os
+from collections import Counter
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from mlp.model_io import load_weights
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext
 from runner.sweep import SweepError, expand, load_sweep, validate
-from runner.sweeper import run_sweep
+from runner.sweeper import MAX_DEATHS_PER_RUN, Proposer, _give_up_on, run_sweep
 from store import RunStore, config_hash
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -279,3 +280,19 @@ def test_store_filters_match_list_values_and_refuse_odd_keys(tmp_path):
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 1 and '"hidden_size": [16, 8]' in out.stdout
     odd = subprocess.run(query + ["x')=1 OR (1"], cwd=ROOT, capture_output=True, text=True)
     assert odd.returncode == 2 and len(odd.stderr.splitlines()) == 1 and "Traceback" not in odd.stderr
+
+
+def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
+    spec = load_sweep(write_sweep(tmp_path, "deaths", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
+    store = RunStore(tmp_path / "runs.db")
+    proposer, deaths = Proposer(spec, store, batch_size=2), Counter()
+    doomed, finished = expand(spec)
+    store.record("deaths", finished, {"status": "finished"})
+    for attempt in range(1, MAX_DEATHS_PER_RUN + 1):
+        store.mark_running("deaths", doomed)  # the run is in flight when its worker dies
+        given_up = _give_up_on(store, "deaths", proposer, deaths)
+        assert given_up == ([doomed] if attempt == MAX_DEATHS_PER_RUN else [])
+    (row,) = store.runs(sweep="deaths", where="config_hash = ?", where_args=[config_hash(doomed)])
+    assert row["status"] == "failed" and "worker process died" in row["error"]
+    assert proposer.next_batch() == [], "nothing left to run in this invocation"
+    assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
