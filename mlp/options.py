@@ -44,8 +44,6 @@ class Option:
         return self._check_one(value)
 
     def _check_one(self, value):
-        if value is None and self.default is None:
-            return None
         try:
             if self.type is int and (isinstance(value, bool) or float(value) != int(float(value))):
                 raise ValueError
