@@ -36,6 +36,16 @@ def census(notes, store, sweep):
               total=sum(counts.values()), **counts)
 
 
+def open_sweep(ctx, name):
+    """The common start of a sweep's section: train what sweeps/<name>.yaml lacks, then its evaluated
+    runs, the store, the sweep's name, and findings that open with the sweep's census."""
+    spec = ctx.spec(name)
+    runs = ctx.scored(spec)
+    notes = Findings()
+    census(notes, ctx.store, spec["name"])
+    return runs, ctx.store, spec["name"], notes
+
+
 def epoch_series(store, runs, metric, keys, upto=None, names=None):
     """One series per run of a per-epoch metric, named by ``keys`` (or ``names``): colour by the first key,
     dash by the last."""
@@ -74,16 +84,13 @@ def samples(ctx):
 
 def search(ctx):
     """2.2: the random search, as parallel coordinates coloured by validation accuracy, and what mattered most."""
-    spec = ctx.spec("search")
-    runs, store, sweep = ctx.scored(spec), ctx.store, spec["name"]
+    runs, store, sweep, notes = open_sweep(ctx, "search")
     table = q.sweep_table(store, sweep)
     best = q.best_run(store, "val_acc", dataset=None, sweep=sweep)
     if len(runs) < 2 or not table["names"] or best is None:
         raise SectionError(f"sweep {sweep} needs a finished run and at least 2 evaluated runs that differ; "
                            f"build section 2.2 without --no-train")
     importance = q.hyperparameter_importance(store, sweep)
-    notes = Findings()
-    census(notes, store, sweep)
     notes.add("Of its {n} evaluated runs (finished, or stopped early) the best validation accuracy, {val_acc}, "
               "is run {run_id}: {config}.", prefix="best", n=len(runs), val_acc=best["val_acc"],
               run_id=best["id"], config=describe(best["config"]))
@@ -107,11 +114,8 @@ def search(ctx):
 
 def optimizers(ctx):
     """2.3: the six optimizers on one network over the first epochs."""
-    spec = ctx.spec("optimizers")
-    runs, store, sweep = ctx.scored(spec), ctx.store, spec["name"]
+    runs, store, sweep, notes = open_sweep(ctx, "optimizers")
     race = q.optimizer_race(store, sweep, FIRST_EPOCHS)
-    notes = Findings()
-    census(notes, store, sweep)
     for which, row in (("fastest", race[0]), ("slowest", race[-1])):
         notes.add("The " + which + " optimizer by training loss after epoch {epoch} is {optimizer} "
                   "(learning rate {lr}), at {loss}.", prefix=which, epoch=row["epoch"],
@@ -131,12 +135,8 @@ def optimizers(ctx):
 
 def gradients(ctx):
     """2.4: how much gradient reaches the first hidden layer, sigmoid against ReLU, at several depths."""
-    spec = ctx.spec("gradients")
-    ctx.scored(spec)
-    store, sweep = ctx.store, spec["name"]
+    _, store, sweep, notes = open_sweep(ctx, "gradients")
     rows = q.gradient_norms(store, sweep)
-    notes = Findings()
-    census(notes, store, sweep)
     for r in rows:
         notes.add("{activation} with {layers} hidden layers: median first-layer gradient norm {median} over "
                   "{steps} steps.", prefix=f"run{r['run_id']}", activation=r["activation"],
@@ -152,13 +152,9 @@ def gradients(ctx):
 
 def dead_neurons(ctx):
     """2.5: activation distributions and dead neurons, ReLU at a high learning rate against tanh."""
-    spec = ctx.spec("dead_neurons")
-    ctx.scored(spec)
-    store, sweep = ctx.store, spec["name"]
+    _, store, sweep, notes = open_sweep(ctx, "dead_neurons")
     rows = q.dead_neurons(store, sweep)
     names = [label(r["config"], ("activation", "optimizer", "learning_rate")) for r in rows]
-    notes = Findings()
-    census(notes, store, sweep)
     notes.add("A neuron counts as dead when it outputs zero or less on every one of the {n_images} validation "
               "images probed after training.", n_images=rows[0]["n_images"])
     for name, r in zip(names, rows):
@@ -181,11 +177,8 @@ def dead_neurons(ctx):
 
 def losses(ctx):
     """2.6: mean squared error against cross-entropy, same network and optimizers."""
-    spec = ctx.spec("losses")
-    runs, store, sweep = ctx.scored(spec), ctx.store, spec["name"]
+    runs, store, sweep, notes = open_sweep(ctx, "losses")
     keys = ("loss", "optimizer")
-    notes = Findings()
-    census(notes, store, sweep)
     for run in runs:
         notes.add("{name}: validation accuracy {val_acc} after {epochs} epochs (test accuracy {test_acc}).",
                   prefix=f"run{run['id']}", name=label(run["config"], keys), val_acc=run["val_acc"],
@@ -262,13 +255,9 @@ def best_model(ctx):
 
 def init(ctx):
     """2.9: zeros against Xavier initialisation: do the neurons of a layer ever become different?"""
-    spec = ctx.spec("init")
-    ctx.scored(spec)
-    store, sweep = ctx.store, spec["name"]
+    _, store, sweep, notes = open_sweep(ctx, "init")
     rows = q.neuron_gradients(store, sweep)
     names = [label(r["config"], ("weight_init", "activation")) for r in rows]
-    notes = Findings()
-    census(notes, store, sweep)
     notes.add("Each panel follows the incoming-weight gradient norms of {neurons} neurons of the first hidden layer "
               "over the first {steps} iterations; a spread of zero means the neurons get identical updates and stay "
               "copies of each other.", neurons=rows[0]["neurons"], steps=rows[0]["steps"])

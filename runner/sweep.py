@@ -23,6 +23,7 @@ DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", 
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
                   "early_terminate", "command", "project", "entity"}
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
+N_BAYES_CHECKS = 200  # draws of a bayes sweep's distributions that must all make valid configs
 
 
 class SweepError(ValueError):
@@ -77,9 +78,6 @@ def validate(spec):
         _resolve_all(random_configs(spec, N_BAYES_CHECKS, np.random.default_rng(sweep_seed(spec))))
     else:
         expand(spec)
-
-
-N_BAYES_CHECKS = 200
 
 
 def _is_range(rule):
