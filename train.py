@@ -9,22 +9,14 @@ from threadpoolctl import threadpool_limits
 
 from mlp.data import DataError, check_available
 from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
-from runner.job import DEFAULT_RUNS_DIR, JobContext, run_one, save_atomically
-from runner.tracking import WANDB_MODES
+from runner.job import JobContext, add_job_options, run_one, save_atomically
 from store import RunStore, StoreError
 
 
 def build_parser():
     parser = OneLineParser(prog="train.py", description=__doc__.splitlines()[0])
     add_run_options(parser)
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
-    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
-    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto",
-                        help="auto: online with credentials, offline without")
-    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
-                        help="where run folders with weights go (else $MLP_RUNS_DIR, else runs/ at the project root)")
+    add_job_options(parser)
     parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
     parser.add_argument("--blas_threads", type=int, default=1,
                         help="BLAS threads (default 1: on 2 cores a second thread is often slower, never dependable)")

@@ -5,8 +5,7 @@ from mlp.data import DataError
 from mlp.model_io import ModelFileError
 from mlp.options import OneLineParser, exit_with_error
 from runner.sweep import SweepError
-from runner.job import DEFAULT_RUNS_DIR
-from runner.tracking import WANDB_MODES
+from runner.job import add_job_options
 from store import StoreError
 
 from .build import make_report
@@ -19,17 +18,11 @@ PROG = "python -m reports"
 def build_parser():
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("section", choices=(*SECTIONS, "all"), help="a section 2.1 ... 2.10, or all")
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
-                        help="where the sections' runs put their weights (else $MLP_RUNS_DIR, else runs/ at the project root)")
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default report/ at the project root)")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel training processes (default 2)")
     parser.add_argument("--no-train", dest="train", action="store_false",
                         help="never train: report only what the store holds")
-    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
-    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto")
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps")
-    return parser
+    return add_job_options(parser)
 
 
 def main(argv=None):
@@ -37,7 +30,8 @@ def main(argv=None):
     if args.jobs < 1:
         exit_with_error(PROG, f"--jobs must be >= 1; got {args.jobs}")
     ctx = BuildContext(out=args.out, db=args.db, runs_dir=args.runs_dir, data_dir=args.data_dir, jobs=args.jobs,
-                       train=args.train, wandb_mode=args.wandb_mode, wandb_project=args.wandb_project)
+                       train=args.train, wandb_mode=args.wandb_mode, wandb_project=args.wandb_project,
+                       wandb_entity=args.wandb_entity)
     ids = BUILD_ORDER if args.section == "all" else (args.section,)
     try:
         for section, paths in make_report(ctx, ids):

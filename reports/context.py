@@ -109,6 +109,7 @@ class BuildContext:
     train: bool = True
     wandb_mode: str = "auto"
     wandb_project: str = "mlp-sweeps"
+    wandb_entity: str = None
     transform: Callable = None
     progress: bool = True
 
@@ -134,7 +135,8 @@ class BuildContext:
             check_available(dataset, self.data_dir)  # a missing data folder fails before any run
         job = JobContext(sweep=spec["name"], runs_dir=str(self.runs_dir), data_dir=self.data_dir,
                          db_path=str(self.store.path), wandb_mode=self.wandb_mode,
-                         wandb_project=self.wandb_project, early_terminate=spec.get("early_terminate"))
+                         wandb_project=self.wandb_project, wandb_entity=self.wandb_entity,
+                         early_terminate=spec.get("early_terminate"))
         run_sweep(spec, self.store, self.jobs, job, progress=self.progress, configs=configs)
 
     def scored(self, spec):

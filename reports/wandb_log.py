@@ -27,7 +27,8 @@ def log_section(section, figure_paths, ctx, **init_kwargs):
         return
     import wandb  # noqa: PLC0415 - heavy; only when logging
 
-    with start_run(ctx.wandb_mode, project=ctx.wandb_project, job_type="report", name=f"report-{section.id}",
+    with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, job_type="report",
+                   name=f"report-{section.id}",
                    config={"section": section.id, "title": section.title}, **init_kwargs) as run:
         payload = {f"{section.id}/{path.stem}": wandb.Image(str(path)) for path in figure_paths}
         for name, rows in section.tables.items():

@@ -6,22 +6,15 @@ from mlp.options import OneLineParser, exit_with_error
 from store import RunStore, StoreError
 
 from .fan_out import BACKENDS
-from .job import DEFAULT_RUNS_DIR, JobContext
+from .job import JobContext, add_job_options
 from .sweep import SweepError, datasets, load_sweep
-from .tracking import WANDB_MODES
 
 
 def build_parser():
     parser = OneLineParser(prog="python -m runner", description=__doc__.split(":")[1].strip())
     parser.add_argument("sweep_file", help="sweep YAML in the W&B sweep schema")
     parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel worker processes (default 2)")
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
-                        help="where weights go, one folder per sweep (else $MLP_RUNS_DIR, else runs/ at the project root)")
-    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
-    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto")
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps")
-    parser.add_argument("-we", "--wandb_entity", default=None)
+    add_job_options(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
                         help="loky: processes here; dask: a dask.distributed cluster; wandb: W&B sweep agents (online)")
     parser.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")

@@ -22,7 +22,7 @@ from store import RunStore, config_hash
 
 from .early_stop import EarlyTermination, StopTraining
 from .probes import Probe
-from .tracking import start_run
+from .tracking import WANDB_MODES, start_run
 
 N_PROBE_IMAGES = 1000
 # Weights go beside the default store (runs.db at the project root), wherever a command is run from.
@@ -41,6 +41,19 @@ class JobContext:
     wandb_project: str = "mlp-sweeps"
     wandb_entity: str = None
     early_terminate: dict = None
+
+
+def add_job_options(parser):
+    """The flags saying where a job reads and writes, shared by train.py, the runner and the reports."""
+    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
+    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
+                        help="where weights go, one folder per sweep (else $MLP_RUNS_DIR, else runs/ at the project root)")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
+    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto",
+                        help="auto: online with credentials, offline without; disabled: no W&B")
+    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
+    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
+    return parser
 
 
 def save_atomically(path, write):

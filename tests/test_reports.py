@@ -300,7 +300,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
 def test_wandb_gets_the_same_panels_and_tables(built, tmp_path):
     section = built.sections["2.2"]
     paths = [built.out / "figures" / f"2.2_{stem}.png" for stem in section.figures]
-    log_section(section, paths, SimpleNamespace(wandb_mode="offline", wandb_project="mlp-sweeps-test"),
+    log_section(section, paths, SimpleNamespace(wandb_mode="offline", wandb_project="mlp-sweeps-test", wandb_entity=None),
                 dir=str(tmp_path))
     (media,) = tmp_path.glob("wandb/offline-run-*/files/media")
     assert sorted(p.name.split("_0_")[0] for p in media.glob("images/2.2/*.png")) == sorted(p.stem for p in paths)
