@@ -2,11 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# The real data beside a checkout of this repository; override with MLP_DATA_DIR=... make ...
+# The data: MLP_DATA_DIR when set; else ../shared/data when a checkout has it beside (our workspace and CI);
+# else the per-user cache, filled by the first command that needs it (or by `make data`).
+ifneq ($(wildcard ../shared/data/mnist),)
 export MLP_DATA_DIR ?= $(abspath ../shared/data)
+endif
 export WANDB_SILENT := true
 
-.PHONY: help install test train sweep search runs report best bench stress fresh-check browser report-check
+.PHONY: help install data test train sweep search runs report best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -15,6 +18,9 @@ install:  ## make .venv and install the project with its test dependencies
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+
+data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked against their MD5s)
+	$(PY) -m mlp.data fetch
 
 test:  ## run the test suite (about 4 minutes)
 	$(PY) -m pytest
@@ -50,7 +56,7 @@ bench:  ## seconds per epoch against scikit-learn's MLPClassifier, and sweep thr
 stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20
 
-fresh-check:  ## clone main to a temporary folder and follow the README's set-up and main example
+fresh-check:  ## clone main with no ../shared and an empty HOME, data from a local mirror; README set-up, train, inference
 	tests/fresh_check.sh
 
 browser:  ## install Debian's Chromium for report-check (needs root and apt)

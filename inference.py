@@ -50,7 +50,8 @@ def read_config(path, required):
 def build_parser(defaults):
     parser = OneLineParser(prog="inference.py", description=__doc__.splitlines()[0])
     parser.add_argument("-mp", "--model_path", default="best_model.npy", help="weights saved with np.save(get_weights())")
-    parser.add_argument("--config", default="best_config.json", help="configuration the defaults come from")
+    parser.add_argument("--config", "--config_path", dest="config", default="best_config.json",
+                        help="configuration the defaults come from")
     parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
     return add_run_options(parser, defaults)
 
@@ -78,7 +79,7 @@ def evaluate_model(model, X_test, y_test):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     pre = OneLineParser(add_help=False)
-    pre.add_argument("--config", default=None)
+    pre.add_argument("--config", "--config_path", dest="config", default=None)
     try:
         given = pre.parse_known_args(argv)[0].config
         defaults = read_config(find(given or "best_config.json"), required=given is not None)

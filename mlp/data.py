@@ -1,34 +1,24 @@
-"""MNIST and Fashion-MNIST from local IDX files, keras's cache, or keras itself.
+"""MNIST and Fashion-MNIST as arrays, and the validation split; ``python -m mlp.data fetch`` pre-fetches.
 
-Order of sources: ``data_dir`` (or ``$MLP_DATA_DIR``), then keras's download
-cache read with NumPy (no keras import), then ``keras.datasets`` when keras
-and a backend are installed. Importing keras is the last resort because
-keras 3 cannot be imported without TensorFlow, JAX or PyTorch.
+Where the files come from (a folder, the per-user cache, keras's cache or a
+download) is ``data_sources``' job; this module turns them into scaled arrays.
 """
+import argparse
 import functools
-import gzip
 import os
+import sys
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-DATASETS = ("mnist", "fashion_mnist")
+from .data_sources import DATASETS, DataError, locate, read_source
+
 CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
     "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
 }
-IDX_FILES = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
-KERAS_CACHE = Path.home() / ".keras" / "datasets"
-
-
-class DataError(RuntimeError):
-    """The data cannot be had; the message says which files and which setting."""
 
 
 @dataclass
@@ -39,68 +29,9 @@ class Dataset:
     y_test: np.ndarray  # (10000,)
 
 
-def read_idx(path):
-    """An IDX .gz file -> uint8 array: (n, 784) images or (n,) labels."""
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    if magic == 2051:
-        n, rows, cols = (int.from_bytes(raw[i:i + 4], "big") for i in (4, 8, 12))
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(n, rows * cols)
-    if magic == 2049:
-        n = int.from_bytes(raw[4:8], "big")
-        return np.frombuffer(raw, np.uint8, offset=8)[:n]
-    raise DataError(f"{path} is not an IDX file (magic number {magic})")
-
-
-def _read_idx_folder(folder):
-    arrays = []
-    for split in ("train", "test"):
-        for name in IDX_FILES[split]:
-            path = folder / name
-            if not path.is_file():
-                raise DataError(f"missing {path}; the folder needs {', '.join(IDX_FILES['train'] + IDX_FILES['test'])}")
-            try:
-                arrays.append(read_idx(path))
-            except (OSError, EOFError, ValueError) as exc:
-                raise DataError(f"cannot read {path}: {exc}") from None
-    return arrays
-
-
-def _from_keras_cache(name):
-    if name == "mnist" and (KERAS_CACHE / "mnist.npz").is_file():
-        with np.load(KERAS_CACHE / "mnist.npz", allow_pickle=False) as f:
-            return [f["x_train"].reshape(-1, 784), f["y_train"], f["x_test"].reshape(-1, 784), f["y_test"]]
-    if name == "fashion_mnist" and (KERAS_CACHE / "fashion-mnist").is_dir():
-        return _read_idx_folder(KERAS_CACHE / "fashion-mnist")
-    return None
-
-
-def _from_keras_download(name):
-    try:
-        import keras.datasets  # noqa: PLC0415 - optional, heavy, needs a backend
-    except Exception:
-        return None
-    (xtr, ytr), (xte, yte) = getattr(keras.datasets, name).load_data()
-    return [xtr.reshape(-1, 784), ytr, xte.reshape(-1, 784), yte]
-
-
 @functools.lru_cache(maxsize=4)
 def _load_uint8(name, data_dir):
-    if data_dir:
-        folder = Path(data_dir) / name
-        if not folder.is_dir():
-            raise DataError(f"data folder {folder} does not exist; set MLP_DATA_DIR or --data_dir to a folder "
-                            f"with mnist/ and fashion_mnist/ holding the four IDX .gz files")
-        return _read_idx_folder(folder)
-    arrays = _from_keras_cache(name) or _from_keras_download(name)
-    if arrays is None:
-        raise DataError(
-            f"no {name} data: set MLP_DATA_DIR (or --data_dir) to a folder with {name}/ holding "
-            f"{', '.join(IDX_FILES['train'] + IDX_FILES['test'])}, or install the keras extra "
-            f"(pip install -e '.[keras]') to download into {KERAS_CACHE}"
-        )
-    return arrays
+    return read_source(locate(name, data_dir))
 
 
 def _raw(name, data_dir):
@@ -132,3 +63,25 @@ def validation_split(X, y, fraction, seed, train_size=0):
     if 0 < train_size < len(y_tr):
         X_tr, _, y_tr, _ = train_test_split(X_tr, y_tr, train_size=train_size, stratify=y_tr, random_state=seed)
     return X_tr, X_val, y_tr, y_val
+
+
+def main(argv=None):
+    """Make the datasets available now: a download into the per-user cache where no source has them."""
+    from .options import OneLineParser, exit_with_error  # noqa: PLC0415 - options imports this module
+
+    parser = OneLineParser(prog="python -m mlp.data", description=main.__doc__)
+    parser.add_argument("command", choices=("fetch",))
+    parser.add_argument("-d", "--dataset", nargs="+", choices=DATASETS, default=list(DATASETS),
+                        help="datasets to fetch (default: both)")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (default: $MLP_DATA_DIR)")
+    args = parser.parse_args(argv)
+    try:
+        for name in args.dataset:
+            print(f"{name}: {locate(name, args.data_dir or os.environ.get('MLP_DATA_DIR'))}")
+    except DataError as exc:
+        exit_with_error(parser.prog, exc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,7 +13,7 @@ from .metrics import evaluate
 from .neural_layer import INITIALIZERS, NeuralLayer
 from .objective_functions import LOSSES, one_hot
 from .optimizers import OPTIMIZERS
-from .options import resolve_config
+from .options import read_options, resolve_config
 from .training import fit
 
 INPUT_SIZE = 784
@@ -22,11 +22,13 @@ N_CLASSES = 10
 
 class NeuralNetwork:
     def __init__(self, cli_args=None):
-        """``cli_args``: an argparse.Namespace or dict of train.py options; missing ones take defaults."""
-        source = {} if cli_args is None else (cli_args if isinstance(cli_args, dict) else vars(cli_args))
-        self.config = resolve_config(source)
-        self.input_size = int(source.get("input_size") or INPUT_SIZE)
-        self.output_size = int(source.get("output_size") or N_CLASSES)
+        """``cli_args``: train.py's options as a dict, an argparse.Namespace, or any object's (class)
+        attributes; missing ones take defaults, present but invalid ones are an error naming them."""
+        cli_args = {} if cli_args is None else cli_args
+        self.config = resolve_config(cli_args)
+        sizes = read_options(cli_args, ("input_size", "output_size"))
+        self.input_size = int(sizes.get("input_size", INPUT_SIZE))
+        self.output_size = int(sizes.get("output_size", N_CLASSES))
         self.dtype = np.dtype(self.config["dtype"])
         self.loss_function = LOSSES[self.config["loss"]]
         rng = np.random.default_rng(self.config["seed"])
@@ -66,14 +68,17 @@ class NeuralNetwork:
 
     # -- the skeleton interface -------------------------------------------------------
     def forward(self, X):
-        """(b, D_in) -> logits (b, D_out); no softmax."""
+        """(b, D_in) -> logits (b, D_out); no softmax. One sample (D_in,) -> its logits (D_out,)."""
         A = np.asarray(X, dtype=self.dtype)
+        if A.ndim == 1:
+            return self.forward(A[None, :])[0]
         for layer in self.layers:
             A = layer.forward(A)
         return A
 
     def compute_loss(self, y_true, y_pred):
         """Mean data loss of logits ``y_pred`` against integer or one-hot ``y_true``."""
+        y_true, y_pred = _as_batch(y_true, y_pred)
         return self.loss_function(y_pred, one_hot(y_true, y_pred.shape[1], self.dtype))[0]
 
     def backward(self, y_true, y_pred):
@@ -82,6 +87,7 @@ class NeuralNetwork:
         Returns (grad_W, grad_b): object arrays, index 0 = output layer, shapes
         (in, out) and (1, out). Also stored as ``self.grad_W``/``self.grad_b``.
         """
+        y_true, y_pred = _as_batch(y_true, y_pred)
         _, dlogits = self.loss_function(y_pred, one_hot(y_true, y_pred.shape[1], self.dtype))
         self._backpropagate(dlogits)
         grad_W = np.empty(len(self.layers), dtype=object)
@@ -129,7 +135,10 @@ class NeuralNetwork:
         if n == 0 or any(W.ndim != 2 for W in Ws):
             raise ValueError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
         for i in range(n):
-            n_out = Ws[i].shape[1]
+            n_in, n_out = Ws[i].shape
+            if n_in != n_out and bs[i].size == n_in and (i == 0 or Ws[i - 1].shape[1] != n_in):
+                raise ValueError(f"W{i} has shape {Ws[i].shape} but b{i} has {n_in} values: W{i} looks transposed; "
+                                 f"weights are (in, out), so pass W{i}.T of shape {(n_out, n_in)}")
             if bs[i].shape not in ((n_out,), (1, n_out)):
                 raise ValueError(f"layer {i}: b{i} has shape {bs[i].shape}; expected ({n_out},) or (1, {n_out})")
             if i and Ws[i].shape[0] != Ws[i - 1].shape[1]:
@@ -145,3 +154,12 @@ class NeuralNetwork:
 
     def evaluate(self, X, y):
         return evaluate(self, X, y)
+
+
+def _as_batch(y_true, y_pred):
+    """The logits of one sample (C,) and its label (or one-hot row) -> a batch of one."""
+    y_pred = np.asarray(y_pred)
+    if y_pred.ndim == 1:
+        y_true = np.asarray(y_true)
+        return y_true.reshape(1, -1) if y_true.size > 1 else y_true.reshape(1), y_pred[None, :]
+    return y_true, y_pred

@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass
 
 from .activations import ACTIVATIONS
-from .data import DATASETS
+from .data_sources import DATASETS
 from .neural_layer import INITIALIZERS
 from .objective_functions import LOSSES
 from .optimizers import OPTIMIZERS
@@ -33,6 +33,11 @@ class Option:
     exclusive: bool = False
     maximum: float = None  # exclusive
     many: bool = False  # a list of values, as hidden_size
+    aliases: tuple = ()  # (other name, choice) pairs, such as the course skeleton's ("mse", "mean_squared_error")
+
+    def canonical(self, value):
+        """An alias of a choice -> the choice itself (so both give the same config and key)."""
+        return dict(self.aliases).get(value, value)
 
     def check(self, value):
         """Coerce ``value`` to this option's type and range, or raise ConfigError."""
@@ -44,6 +49,7 @@ class Option:
         return self._check_one(value)
 
     def _check_one(self, value):
+        value = self.canonical(value)
         try:
             if self.type is int and (isinstance(value, bool) or float(value) != int(float(value))):
                 raise ValueError
@@ -66,7 +72,8 @@ RUN_OPTIONS = (
     Option("dataset", ("-d", "--dataset"), str, "mnist", "dataset to train on", choices=DATASETS),
     Option("epochs", ("-e", "--epochs"), int, 10, "passes over the training split", minimum=1),
     Option("batch_size", ("-b", "--batch_size"), int, 64, "examples per gradient step", minimum=1),
-    Option("loss", ("-l", "--loss"), str, "cross_entropy", "training objective", choices=tuple(LOSSES)),
+    Option("loss", ("-l", "--loss"), str, "cross_entropy", "training objective (mse: mean_squared_error)",
+           choices=tuple(LOSSES), aliases=(("mse", "mean_squared_error"),)),
     Option("optimizer", ("-o", "--optimizer"), str, "adam", "update rule", choices=tuple(OPTIMIZERS)),
     Option("learning_rate", ("-lr", "--learning_rate"), float, 1e-3, "step size", minimum=0, exclusive=True),
     Option("momentum", ("-m", "--momentum"), float, 0.9, "momentum and nag coefficient", minimum=0, maximum=1),
@@ -106,21 +113,66 @@ def normalize_hidden_size(hidden_size, num_layers):
     return list(hidden_size)
 
 
-def resolve_config(values, strict=False):
-    """Defaults < ``values`` (a dict or Namespace) -> a validated, complete run config.
+# The course skeleton's names for the layer options: --hidden_layers 64 64 (widths), or a count of
+# layers with --num_neurons W as their width.
+SKELETON_NAMES = ("hidden_layers", "num_neurons")
 
-    With ``strict`` an unknown key is an error (config files); otherwise extra
-    attributes, such as the scripts' own flags, are ignored.
+
+def read_options(values, names=RUN_OPTION_NAMES + SKELETON_NAMES):
+    """The options set in ``values``: a dict, or any object holding them as instance or class attributes."""
+    if isinstance(values, dict):
+        found = {name: values.get(name) for name in names}
+    else:
+        found = {name: getattr(values, name, None) for name in names}
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def _skeleton_layers(source, explicit):
+    """Turn ``hidden_layers``/``num_neurons`` into ``num_layers``/``hidden_size``; a disagreement is an error.
+
+    ``explicit`` names the options the user set (not defaults or a config file below the flags): only those
+    can conflict with the skeleton's names.
     """
-    source = values if isinstance(values, dict) else vars(values)
-    if strict:
-        unknown = sorted(set(source) - set(RUN_OPTION_NAMES))
-        if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(unknown)}; known: {', '.join(RUN_OPTION_NAMES)}")
+    layers, width = source.pop("hidden_layers", None), source.pop("num_neurons", None)
+    if layers is None and width is None:
+        return source
+    if layers is None:
+        implied, named = {"hidden_size": [width]}, f"num_neurons {width}"
+    else:
+        layers = list(layers) if isinstance(layers, (list, tuple)) else [layers]
+        named = f"hidden_layers {' '.join(map(str, layers))}"
+        if width is not None and len(layers) == 1:  # a count of layers, each num_neurons wide
+            implied = {"num_layers": layers[0], "hidden_size": [width]}
+        elif width is None or all(w == width for w in layers):
+            implied = {"num_layers": len(layers), "hidden_size": layers}
+        else:
+            raise ConfigError(f"{named} and num_neurons {width} disagree: give one of them")
+    num_layers = _BY_NAME["num_layers"].check(
+        implied.get("num_layers", source.get("num_layers", _BY_NAME["num_layers"].default)))
+
+    def layer_value(name, value):
+        value = _BY_NAME[name].check(value)
+        return normalize_hidden_size(value, num_layers) if name == "hidden_size" else value
+
+    for name, value in implied.items():
+        if name in explicit and name in source and layer_value(name, source[name]) != layer_value(name, value):
+            raise ConfigError(f"{name} {source[name]} conflicts with {named}: give one of them")
+        source[name] = value
+    return source
+
+
+def resolve_config(values):
+    """Defaults < ``values`` -> a validated, complete run config.
+
+    ``values``: a dict, an argparse.Namespace, or any object with the options as (class) attributes;
+    extra keys, such as the scripts' own flags, are ignored. The skeleton's names are accepted.
+    Our parsers note which flags were given (``given_flags``), so only those can conflict.
+    """
+    source = read_options(values)
+    source = _skeleton_layers(source, getattr(values, "given_flags", None) or set(source))
     config = {}
     for option in RUN_OPTIONS:
-        value = source.get(option.name)
-        config[option.name] = option.check(option.default if value is None else value)
+        config[option.name] = option.check(source.get(option.name, option.default))
     config["hidden_size"] = normalize_hidden_size(config["hidden_size"], config["num_layers"])
     return config
 
@@ -132,30 +184,44 @@ def exit_with_error(prog, message):
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line and exit status 2.
+    """argparse that reports a bad flag in one line and exit status 2, and shows every default in --help.
 
     Abbreviations are off: ``--lr`` must not silently mean ``--lr_schedule``.
     """
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
         super().__init__(*args, **kwargs)
 
     def error(self, message):
         exit_with_error(self.prog, f"{message} (see --help)")
 
 
+class _NoteGiven(argparse.Action):
+    """Store the value and note the flag as given, so a value from below (a default, a config file) never conflicts."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        namespace.given_flags = getattr(namespace, "given_flags", set()) | {self.dest}
+
+
 def add_run_options(parser, defaults=None):
-    """Add every run option to ``parser``; ``defaults`` overrides the table's defaults."""
+    """Add every run option, and the skeleton's names for them, to ``parser``; ``defaults`` overrides the table's."""
     defaults = defaults or {}
     for option in RUN_OPTIONS:
-        kwargs = dict(help=option.help, default=defaults.get(option.name, option.default))
+        kwargs = dict(help=option.help, default=defaults.get(option.name, option.default), action=_NoteGiven)
         if option.choices:
             kwargs["choices"] = option.choices
         if option.many:
             kwargs["nargs"] = "+"
-        kwargs["type"] = option.type
+        kwargs["type"] = (lambda v, o=option: o.canonical(v)) if option.aliases else option.type
         parser.add_argument(*option.flags, dest=option.name, **kwargs)
+    parser.add_argument("--hidden_layers", type=int, nargs="+", default=None, metavar="N", action=_NoteGiven,
+                        help="the course skeleton's name: hidden widths (64 64 64), or with --num_neurons "
+                             "a number of layers")
+    parser.add_argument("--num_neurons", type=int, default=None, metavar="W", action=_NoteGiven,
+                        help="the course skeleton's name: the width of every hidden layer")
     return parser
 
 

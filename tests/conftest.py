@@ -1,9 +1,11 @@
-"""Shared set-up: the real data folder, W&B off, a small real MNIST slice, isolated store paths.
+"""Shared set-up: the real data, W&B off, a small real MNIST slice, isolated store paths.
 
 The environment is set at import time, before any test module imports ``mlp``
-or the scripts, so every test and every subprocess reads the real IDX files in
-``../shared/data`` (or whatever ``MLP_DATA_DIR`` already names) and never talks
-to W&B.
+or the scripts, so every test and every subprocess reads the real IDX files and
+never talks to W&B. The files come from ``MLP_DATA_DIR`` when set, else
+``../shared/data`` when it exists (this workspace and CI), else the project's
+own download into the per-user cache (a fresh machine; ``MLP_DATA_URL`` may name
+a mirror): never a skip.
 """
 import importlib.util
 import os
@@ -16,8 +18,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
-if not os.environ.get("MLP_DATA_DIR"):
-    os.environ["MLP_DATA_DIR"] = str((REPO / ".." / "shared" / "data").resolve())
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+if not os.environ.get("MLP_DATA_DIR") and (SHARED_DATA / "mnist").is_dir():
+    os.environ["MLP_DATA_DIR"] = str(SHARED_DATA)
 os.environ["WANDB_MODE"] = "disabled"
 os.environ["WANDB_SILENT"] = "true"
 # One BLAS thread (here and in the scripts run as subprocesses): with two, small matmuls are erratic on
@@ -41,7 +44,15 @@ def repo():
 
 @pytest.fixture(scope="session")
 def data_dir():
-    path = Path(os.environ["MLP_DATA_DIR"])
+    """A folder with mnist/ and fashion_mnist/ holding the eight real IDX files."""
+    from mlp.data_sources import DATASETS, cache_dir, fetch
+
+    if os.environ.get("MLP_DATA_DIR"):
+        path = Path(os.environ["MLP_DATA_DIR"])
+    else:
+        path = cache_dir()
+        for name in DATASETS:
+            fetch(name, path / name, progress=False)
     assert (path / "mnist" / "train-images-idx3-ubyte.gz").is_file(), f"real MNIST files not found under {path}"
     return path
 

@@ -1,21 +1,54 @@
 #!/usr/bin/env bash
-# make fresh-check: clone main into a temporary folder with a new virtual environment,
-# run the README's set-up commands verbatim, then its main example.
+# make fresh-check: what a new user gets. Clone main into a temporary folder with no ../shared beside it,
+# an empty HOME (no caches, no keras, no W&B login) and the data only through the project's own download,
+# from a local HTTP mirror of the real files (MLP_DATA_URL; these machines have no internet). Then run the
+# README's set-up commands verbatim, train one epoch on each dataset, evaluate the shipped model, and check
+# that a corrupted mirror ends in one line, exit status 2 and an empty cache.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-DATA="${MLP_DATA_DIR:-$ROOT/../shared/data}"
+DATA="$(cd "${MLP_DATA_DIR:-$ROOT/../shared/data}" && pwd)"
+PYTHON_BIN="$(dirname "$(python3 -c 'import sys; print(sys.executable)')")"  # found before HOME changes
 WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
+cleanup() { [ -n "${SERVER:-}" ] && kill "$SERVER" 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+mkdir -p "$WORK/mirror/corrupt/mnist" "$WORK/home"
+ln -s "$DATA" "$WORK/mirror/good"
+cp "$DATA"/mnist/*.gz "$WORK/mirror/corrupt/mnist/"
+chmod u+w "$WORK"/mirror/corrupt/mnist/*
+printf '\xff' | dd of="$WORK/mirror/corrupt/mnist/t10k-labels-idx1-ubyte.gz" bs=1 seek=100 conv=notrunc status=none
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+python3 -m http.server "$PORT" --bind 127.0.0.1 --directory "$WORK/mirror" >/dev/null 2>&1 &
+SERVER=$!
+
 git clone --quiet --branch main "$ROOT" "$WORK/repo"
 cd "$WORK/repo"
-# The commands of the README's "Set up" block, then the first command of "Train one model".
+test ! -e ../shared
+unset MLP_DATA_DIR MLP_DB MLP_RUNS_DIR XDG_CACHE_HOME
+export HOME="$WORK/home" PATH="$PYTHON_BIN:$PATH" WANDB_MODE=disabled
+export MLP_DATA_URL="http://127.0.0.1:$PORT/good"
+
+step() {
+  echo "== $1"
+  local started=$SECONDS
+  bash -c "$1"
+  echo "== ok in $((SECONDS - started))s: $1"
+}
+# The commands of the README's "Set up" block, verbatim.
 setup=$(awk '/^## Set up/{s=1} s&&/^```sh/{c=1;next} c&&/^```/{exit} c' README.md | sed 's/ *#.*//' | grep .)
-example=$(awk '/^## Train one model/{s=1} s&&/^```sh/{c=1;next} c&&/^```/{exit} c' README.md | sed 's/ *#.*//' | grep . | head -1)
-export MLP_DATA_DIR="$(cd "$DATA" && pwd)" WANDB_MODE=disabled
-while IFS= read -r cmd; do
-  echo "== $cmd"
-  started=$SECONDS
-  bash -c "$cmd"
-  echo "== ok in $((SECONDS - started))s: $cmd"
-done <<< "$setup"$'\n'"$example"
-echo "fresh-check passed: a clean clone set up, tested and trained by the README alone"
+while IFS= read -r cmd; do step "$cmd"; done <<< "$setup"
+step ".venv/bin/python train.py -d mnist -e 1"
+step ".venv/bin/python train.py -d fashion_mnist -e 1"
+step ".venv/bin/python inference.py"
+
+echo "== a corrupted mirror"
+set +e
+err=$(XDG_CACHE_HOME="$WORK/empty-cache" MLP_DATA_URL="http://127.0.0.1:$PORT/corrupt" \
+      .venv/bin/python train.py -d mnist -e 1 2>&1 >/dev/null)
+status=$?
+set -e
+echo "$err"
+[ "$status" -eq 2 ] && [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && [[ "$err" == *t10k-labels-idx1-ubyte.gz* ]]
+[ -z "$(find "$WORK/empty-cache" -type f 2>/dev/null | grep t10k-labels)" ]
+echo "== ok: one line, exit 2, no t10k-labels file cached"
+echo "fresh-check passed: a clean clone with no ../shared and an empty HOME set up, tested, trained and evaluated"

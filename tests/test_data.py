@@ -1,7 +1,6 @@
 """The real MNIST and Fashion-MNIST files: shapes, ranges, the validation split, no test leak, clear errors."""
 import os
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -143,19 +142,6 @@ def test_missing_data_folder_names_mlp_data_dir(tmp_path, monkeypatch):
     assert "\n" not in str(info.value)
 
 
-def test_no_data_anywhere_names_the_setting_and_the_files(tmp_path, monkeypatch):
-    """No MLP_DATA_DIR, no keras cache, keras not importable: one error naming the setting and the files."""
-    monkeypatch.delenv("MLP_DATA_DIR", raising=False)
-    monkeypatch.setattr(mlp.data, "KERAS_CACHE", tmp_path / "no-keras-cache")
-    monkeypatch.setitem(sys.modules, "keras", None)  # import keras -> ImportError
-    monkeypatch.setitem(sys.modules, "keras.datasets", None)
-    with pytest.raises(DataError) as info:
-        load_dataset("mnist")
-    message = str(info.value)
-    assert "MLP_DATA_DIR" in message
-    assert all(name in message for name in IDX_NAMES)
-
-
 def test_folder_missing_a_file_names_it(tmp_path, data_dir):
     folder = tmp_path / "mnist"
     folder.mkdir()
@@ -182,20 +168,25 @@ def test_unknown_dataset_name():
 
 def test_keras_download_cache_is_read_without_keras(tmp_path, monkeypatch, data_dir, mnist):
     """keras's own cache layout (mnist.npz, fashion-mnist/*.gz), built from the real files, is read with NumPy."""
-    from mlp import data as data_module
+    from mlp.data_sources import read_idx
 
-    cache = tmp_path / "datasets"
+    cache = tmp_path / "home" / ".keras" / "datasets"
     (cache / "fashion-mnist").mkdir(parents=True)
-    for name in data_module.IDX_FILES["train"] + data_module.IDX_FILES["test"]:
+    for name in IDX_NAMES:
         (cache / "fashion-mnist" / name).symlink_to(data_dir / "fashion_mnist" / name)
-    raw = [data_module.read_idx(data_dir / "mnist" / n) for n in data_module.IDX_FILES["train"] + data_module.IDX_FILES["test"]]
+    raw = [read_idx(data_dir / "mnist" / n) for n in IDX_NAMES]
     np.savez(cache / "mnist.npz", x_train=raw[0].reshape(-1, 28, 28), y_train=raw[1],
              x_test=raw[2].reshape(-1, 28, 28), y_test=raw[3])
     monkeypatch.delenv("MLP_DATA_DIR")
-    monkeypatch.setattr(data_module, "KERAS_CACHE", cache)
-    data_module._load_uint8.cache_clear()
-    from_cache = data_module.load_dataset("mnist")
-    assert np.array_equal(from_cache.X_train, mnist.X_train) and np.array_equal(from_cache.y_test, mnist.y_test)
-    fashion = data_module.load_dataset("fashion_mnist")
-    assert fashion.X_train.shape == (60000, 784) and np.bincount(fashion.y_test).tolist() == [1000] * 10
-    data_module._load_uint8.cache_clear()
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("MLP_DATA_URL", "http://127.0.0.1:1")  # a download would fail: the cache must serve
+    mlp.data._load_uint8.cache_clear()
+    try:
+        from_cache = load_dataset("mnist")
+        assert np.array_equal(from_cache.X_train, mnist.X_train) and np.array_equal(from_cache.y_test, mnist.y_test)
+        fashion = load_dataset("fashion_mnist")
+        assert fashion.X_train.shape == (60000, 784) and np.bincount(fashion.y_test).tolist() == [1000] * 10
+    finally:
+        mlp.data._load_uint8.cache_clear()
+    assert not (tmp_path / "empty-cache").exists()

@@ -1,0 +1,162 @@
+"""What a harness written against the course skeleton does: class-attribute settings, `mse`, `--hidden_layers`,
+`--num_neurons`, `--model_save_path`, `--config_path`, transposed weights, one 1-D sample."""
+import argparse
+import json
+import sqlite3
+
+import numpy as np
+import pytest
+
+from mlp import NeuralNetwork
+from mlp.options import ConfigError, resolve_config
+
+SMALL = ["-d", "mnist", "-e", "1", "-b", "64", "--train_size", "600", "--wandb_mode", "disabled"]
+
+
+def layer_shapes(model):
+    return [model.get_weights()[f"W{i}"].shape for i in range(len(model.layers))]
+
+
+class ClassAttributeArgs:
+    """How skeleton harnesses write their settings: class attributes, which ``vars()`` does not see."""
+    num_layers = 2
+    hidden_size = [48]
+    activation = "tanh"
+    loss = "mse"
+    weight_init = "zeros"
+    optimizer = "nag"
+
+
+@pytest.mark.parametrize("settings", [ClassAttributeArgs, ClassAttributeArgs()], ids=["class", "instance"])
+def test_class_attributes_build_the_network_they_ask_for(settings):
+    model = NeuralNetwork(settings)
+    assert layer_shapes(model) == [(784, 48), (48, 48), (48, 10)]
+    assert (model.config["activation"], model.config["loss"], model.config["optimizer"]) == \
+        ("tanh", "mean_squared_error", "nag")
+    assert not np.any(model.get_weights()["W0"])  # zeros init was read too
+    logits = np.array([[2.0, -1.0, 0.5, 0, 0, 0, 0, 0, 0, 0]])
+    probs = np.exp(logits) / np.exp(logits).sum()
+    assert model.compute_loss(np.array([0]), logits) == pytest.approx(np.mean((probs - np.eye(10)[0]) ** 2))
+
+
+def test_a_present_but_invalid_class_attribute_is_named():
+    class Bad:
+        activation = "swish"
+
+    with pytest.raises(ConfigError, match="activation.*swish"):
+        NeuralNetwork(Bad)
+
+
+@pytest.mark.parametrize("settings, widths", [
+    ({"hidden_layers": [64, 32, 16]}, [64, 32, 16]),  # the skeleton's list of hidden layer sizes
+    ({"hidden_layers": [3], "num_neurons": 20}, [20, 20, 20]),  # a count of layers, each num_neurons wide
+    ({"hidden_layers": 2, "num_neurons": 20}, [20, 20]),
+    ({"num_neurons": 24, "num_layers": 2}, [24, 24]),
+    ({"hidden_layers": [40]}, [40]),
+    ({"hidden_layers": [30, 30], "num_neurons": 30}, [30, 30]),
+    ({"hidden_layers": [30, 30], "num_layers": 2, "hidden_size": [30]}, [30, 30]),  # agreeing values are fine
+])
+def test_skeleton_layer_names(settings, widths):
+    model = NeuralNetwork(settings)
+    assert model.config["hidden_size"] == widths and model.config["num_layers"] == len(widths)
+    assert [shape[1] for shape in layer_shapes(model)] == [*widths, 10]
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"num_layers": 2, "hidden_layers": [64, 64, 64]}, "num_layers 2 conflicts with hidden_layers 64 64 64"),
+    ({"hidden_size": [32], "hidden_layers": [64, 64]}, "hidden_size [32] conflicts with hidden_layers 64 64"),
+    ({"hidden_size": [32], "num_neurons": 64}, "hidden_size [32] conflicts with num_neurons 64"),
+    ({"hidden_layers": [64, 32], "num_neurons": 64}, "disagree"),
+    ({"hidden_layers": [0], "num_neurons": 8}, "num_layers must be >= 1"),
+])
+def test_conflicting_or_bad_skeleton_names_are_errors(settings, named):
+    with pytest.raises(ConfigError, match=named.replace("[", r"\[").replace("]", r"\]")):
+        resolve_config(settings)
+
+
+def test_mse_is_the_same_config_as_mean_squared_error():
+    assert resolve_config({"loss": "mse"}) == resolve_config({"loss": "mean_squared_error"})
+
+
+def test_train_parser_takes_the_skeleton_names(train_module):
+    parser = train_module.build_parser()
+    config = resolve_config(parser.parse_args(["-l", "mse", "--hidden_layers", "4", "--num_neurons", "32"]))
+    assert (config["loss"], config["num_layers"], config["hidden_size"]) == ("mean_squared_error", 4, [32] * 4)
+    # a default (num_layers 3) is not a conflict; an explicit disagreeing flag is
+    assert resolve_config(parser.parse_args(["--hidden_layers", "64", "64"]))["num_layers"] == 2
+    with pytest.raises(ConfigError, match="num_layers 3 conflicts"):
+        resolve_config(parser.parse_args(["-nhl", "3", "--hidden_layers", "64", "64"]))
+
+
+@pytest.mark.parametrize("script", ["train", "inference"])
+def test_help_lists_the_aliases_and_every_default(script, train_module, inference_module):
+    module = train_module if script == "train" else inference_module
+    text = (module.build_parser() if script == "train" else module.build_parser({})).format_help()
+    flat = " ".join(text.split())
+    for alias in ("--hidden_layers", "--num_neurons", "mse"):
+        assert alias in flat
+    assert ("--model_save_path" if script == "train" else "--config_path") in flat
+    for default in ("(default: 64)", "(default: cross_entropy)", "(default: 0.001)", "(default: xavier)"):
+        assert default in flat, default
+
+
+def test_set_weights_names_a_transposed_w():
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [4]})
+    good = {"W0": np.ones((3, 4)), "b0": np.zeros(4), "W1": np.ones((4, 2)), "b1": np.zeros(2)}
+    model.set_weights(good)
+    for bad in ({**good, "W0": good["W0"].T}, {**good, "W1": good["W1"].T}):
+        with pytest.raises(ValueError, match="looks transposed"):
+            model.set_weights(bad)
+
+
+def test_one_1d_sample_gives_its_logits_and_gradients(mnist_slice):
+    model = NeuralNetwork({"num_layers": 2, "hidden_size": [16], "seed": 3})
+    x, y = mnist_slice.X[7], mnist_slice.y[7]
+    logits = model.forward(x)
+    assert logits.shape == (10,)
+    np.testing.assert_array_equal(logits, model.forward(mnist_slice.X[7:8])[0])
+    grad_W, grad_b = model.backward(y, logits)
+    batch_W, batch_b = model.backward(mnist_slice.y[7:8], model.forward(mnist_slice.X[7:8]))
+    for mine, batch in zip([*grad_W, *grad_b], [*batch_W, *batch_b]):
+        np.testing.assert_array_equal(mine, batch)
+
+
+def test_train_and_inference_with_the_skeleton_flags(tmp_path, run_script):
+    """A grader's command lines: train with --hidden_layers/--num_neurons/-l mse/--model_save_path, then
+    inference with --config_path, and with the layer flags alone."""
+    saved = tmp_path / "model.npy"
+    result = run_script("train.py", *SMALL, "-l", "mse", "--hidden_layers", "2", "--num_neurons", "24",
+                        "--model_save_path", saved, "--db", tmp_path / "runs.db", "--runs_dir", tmp_path / "runs",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    weights = np.load(saved, allow_pickle=True).item()
+    assert [weights[f"W{i}"].shape for i in range(3)] == [(784, 24), (24, 24), (24, 10)]
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        (stored,) = conn.execute("SELECT config FROM runs").fetchone()
+    stored = json.loads(stored)
+    assert stored["loss"] == "mean_squared_error" and stored["hidden_size"] == [24, 24]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(stored))
+    by_config = run_script("inference.py", "--model_path", saved, "--config_path", config, cwd=tmp_path)
+    by_flags = run_script("inference.py", "--model_path", saved, "--config_path", tmp_path / "none.json",
+                          cwd=tmp_path)
+    assert by_flags.returncode == 2 and "none.json" in by_flags.stderr  # a named config must exist
+    by_flags = run_script("inference.py", "--model_path", saved, "--hidden_layers", "24", "24", "-l", "mse",
+                          cwd=tmp_path)
+    assert by_config.returncode == 0 and by_flags.returncode == 0, (by_config.stderr, by_flags.stderr)
+    assert by_config.stdout.splitlines()[-1] == by_flags.stdout.splitlines()[-1]
+    assert "accuracy" in by_config.stdout
+
+
+def test_conflicting_flags_end_in_one_line(tmp_path, run_script):
+    result = run_script("train.py", *SMALL, "-nhl", "2", "--hidden_layers", "64", "64", "64",
+                        "--db", tmp_path / "runs.db", "--runs_dir", tmp_path / "runs", cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "train.py: error: num_layers 2 conflicts with hidden_layers 64 64 64: give one of them"]
+    assert not (tmp_path / "runs.db").exists() and not (tmp_path / "runs").exists()
+
+
+def test_namespace_from_argparse_without_given_flags_still_reads_every_option():
+    args = argparse.Namespace(num_layers=1, hidden_size=[8], activation="sigmoid", loss="mse")
+    assert layer_shapes(NeuralNetwork(args)) == [(784, 8), (8, 10)]
