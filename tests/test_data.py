@@ -177,7 +177,7 @@ def test_keras_download_cache_is_read_without_keras(tmp_path, monkeypatch, data_
     raw = [read_idx(data_dir / "mnist" / n) for n in IDX_NAMES]
     np.savez(cache / "mnist.npz", x_train=raw[0].reshape(-1, 28, 28), y_train=raw[1],
              x_test=raw[2].reshape(-1, 28, 28), y_test=raw[3])
-    monkeypatch.delenv("MLP_DATA_DIR")
+    monkeypatch.delenv("MLP_DATA_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("MLP_DATA_URL", "http://127.0.0.1:1")  # a download would fail: the cache must serve

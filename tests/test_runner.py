@@ -147,10 +147,10 @@ def test_queries_succeed_while_a_sweep_is_writing(tmp_path):
     assert n_finished(tmp_path / "runs.db") == 8
 
 
-def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path):
+def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
     only_mnist = tmp_path / "data"
     (only_mnist / "mnist").mkdir(parents=True)
-    for f in Path(os.environ["MLP_DATA_DIR"], "mnist").iterdir():
+    for f in (data_dir / "mnist").iterdir():
         (only_mnist / "mnist" / f.name).symlink_to(f)
     spec_file = write_sweep(tmp_path, "mixed", {
         "epochs": {"value": 2}, "optimizer": {"value": "sgd"}, "num_layers": {"value": 3}, "hidden_size": {"value": 64},
