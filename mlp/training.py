@@ -65,7 +65,8 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
                            "learning_rate": model.optimizer.learning_rate}
                 if X_val is not None:
                     val = model.evaluate(X_val, y_val)
-                    metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"])
+                    metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"],
+                                   val_precision=val["precision"], val_recall=val["recall"])
                 metrics["seconds"] = time.perf_counter() - started
                 history.append(metrics)
                 if on_epoch is not None:
