@@ -43,24 +43,31 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
     lr_at = SCHEDULES[schedule]
     base_lr = model.optimizer.learning_rate
     history, step = [], 0
+    # per step: two gathers into reused buffers and one argmax; accuracy is counted once per epoch
+    X_batch = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
+    Y_batch = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
+    predicted = np.empty(n, dtype=np.intp)
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
-                loss_sum = correct = 0.0
+                loss_sum = 0.0
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     idx = order[start:start + batch_size]
-                    Xb = shift_images(X[idx], augment, rng) if augment else X[idx]
+                    Xb = np.take(X, idx, axis=0, out=X_batch[:len(idx)])
+                    if augment:
+                        Xb = shift_images(Xb, augment, rng)
                     model.optimizer.learning_rate = lr_at(base_lr, step, total_steps)
-                    loss, logits = model.train_step(Xb, Y[idx])
+                    loss, logits = model.train_step(Xb, np.take(Y, idx, axis=0, out=Y_batch[:len(idx)]))
                     if not math.isfinite(loss):
                         raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
                     loss_sum += loss * len(idx)
-                    correct += np.count_nonzero(logits.argmax(axis=1) == labels[idx])
+                    np.argmax(logits, axis=1, out=predicted[start:start + len(idx)])
                     step += 1
                     if on_step is not None:
                         on_step(step, model)
+                correct = np.count_nonzero(predicted == labels[order])
                 metrics = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
                            "learning_rate": model.optimizer.learning_rate}
                 if X_val is not None:
