@@ -6,12 +6,13 @@ store, in interleaved rounds; the median is printed as a ratio to scikit-learn's
 """
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from ratios import print_ratios
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ["train.py", "-d", "mnist", "-e", "3", "-b", "64", "-o", "adam", "-lr", "1e-3", "-nhl", "3", "-sz", "128",
@@ -21,7 +22,7 @@ TRAIN = ["train.py", "-d", "mnist", "-e", "3", "-b", "64", "-o", "adam", "-lr", 
 def commands(folder):
     store = ["--db", str(Path(folder) / "runs.db"), "--runs_dir", str(Path(folder) / "runs")]
     return {
-        "scikit-learn MLPClassifier": [sys.executable, "bench/sklearn_mlp.py", "-e", "3"],
+        "sklearn": [sys.executable, "bench/sklearn_mlp.py", "-e", "3"],
         "train.py float64": [sys.executable, *TRAIN, *store],
         "train.py float32": [sys.executable, *TRAIN, *store, "--dtype", "float32"],
     }
@@ -45,13 +46,8 @@ def main():
             for name, command in runs.items():
                 times[name].append(seconds(command))
             print(f"round {r + 1}/{args.rounds} done", flush=True)
-    reference = statistics.median(times["scikit-learn MLPClassifier"])
-    print("\nwhole process, 3 epochs of MNIST (54,000 images), batch 64, start-up and data loading included")
-    print(f"{'command':<28}{'seconds':>9}{'ratio to sklearn':>18}")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:<28}{median:>9.2f}{median / reference:>18.2f}")
-
+    print_ratios("whole process, 3 epochs of MNIST (54,000 images), batch 64, start-up and data loading included",
+                 times, "sklearn", "seconds")
 
 if __name__ == "__main__":
     main()

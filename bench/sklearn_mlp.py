@@ -6,44 +6,30 @@ train, validation and test splits, as train.py ends. Run as a whole process
 (start-up and data loading included).
 """
 import argparse
-import gzip
-import os
 import warnings
-from pathlib import Path
 
-import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
-FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
-         "t10k-labels-idx1-ubyte.gz")
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    if int.from_bytes(raw[:4], "big") == 2051:
-        return np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 784)
-    return np.frombuffer(raw, np.uint8, offset=8).astype(np.int64)
+from mlp.data import load_dataset
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-e", "--epochs", type=int, default=3)
     args = parser.parse_args()
-    folder = Path(os.environ["MLP_DATA_DIR"]) / "mnist"
-    X, y, X_test, y_test = (read_idx(folder / name) for name in FILES)
-    X, X_test = X / 255.0, X_test / 255.0
-    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.1, stratify=y, random_state=0)
+    data = load_dataset("mnist")  # the same files and reader as train.py
+    X_train, X_val, y_train, y_val = train_test_split(data.X_train, data.y_train, test_size=0.1,
+                                                      stratify=data.y_train, random_state=0)
     clf = MLPClassifier(hidden_layer_sizes=(128, 128, 128), activation="relu", solver="adam", alpha=0.0,
                         batch_size=64, learning_rate_init=1e-3, max_iter=args.epochs, shuffle=True, tol=0.0,
                         n_iter_no_change=args.epochs + 1, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         clf.fit(X_train, y_train)
-    for split, (Xs, ys) in {"train": (X_train, y_train), "val": (X_val, y_val), "test": (X_test, y_test)}.items():
+    for split, (Xs, ys) in {"train": (X_train, y_train), "val": (X_val, y_val), "test": (data.X_test, data.y_test)}.items():
         predicted = clf.predict(Xs)
         precision, recall, f1, _ = precision_recall_fscore_support(ys, predicted, average="macro", zero_division=0)
         print(f"{split} accuracy {accuracy_score(ys, predicted):.4f}  precision {precision:.4f}  "
