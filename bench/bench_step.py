@@ -114,6 +114,8 @@ def report(dtype, ms):
     for name, value, limit in rows:
         tail = f"{limit:>10.3f}{value / limit:>8.2f}" if limit else f"{'':>10}{'':>8}"
         print(f"{name:<26}{value:>9.3f}{tail}")
+    rest = ms["step"] - bound - ms["optimizer"]
+    print(f"beyond the matmuls: optimizer {ms['optimizer'] / bound:.2f}x of them, everything else {rest / bound:.2f}x")
 
 
 def main():
