@@ -49,8 +49,10 @@ report-%:  ## one analysis section of the report: make report-2.3
 best:  ## export the run with the highest test F1 to best_model.npy and best_config.json
 	$(PY) -m reports.export
 
-bench:  ## seconds per epoch against scikit-learn's MLPClassifier, and sweep throughput with 1 vs 2 jobs
+bench:  ## one step against its matmuls; epochs and whole 3-epoch processes against scikit-learn; sweep throughput
+	$(PY) bench/bench_step.py
 	$(PY) bench/bench_epoch.py
+	$(PY) bench/bench_process.py
 	$(PY) bench/bench_sweep.py
 
 stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, check nothing is lost or doubled

@@ -5,7 +5,6 @@
 Printed as ratios to scikit-learn's epoch time (lower is faster).
 """
 import argparse
-import statistics
 import time
 import warnings
 
@@ -17,6 +16,7 @@ from threadpoolctl import threadpool_limits
 from mlp import NeuralNetwork
 from mlp.data import load_dataset, validation_split
 from mlp.training import fit
+from ratios import print_ratios
 
 ARCH = dict(num_layers=3, hidden_size=[128], activation="relu", optimizer="adam", learning_rate=1e-3,
             weight_init="xavier", batch_size=64)
@@ -56,13 +56,8 @@ def main():
             times["ours float64"] += ours(X, y, "float64", args.epochs)
             times["ours float32"] += ours(X, y, "float32", args.epochs)
             print(f"round {r + 1}/{args.rounds} done", flush=True)
-    reference = statistics.median(times["sklearn float64"])
-    print(f"\n{len(y)} images, batch {ARCH['batch_size']}, 784-128-128-128-10 ReLU, Adam, 1 BLAS thread")
-    print(f"{'implementation':<18}{'s/epoch':>9}{'ratio to sklearn':>18}")
-    for name, values in times.items():
-        median = statistics.median(values)
-        print(f"{name:<18}{median:>9.3f}{median / reference:>18.2f}")
-
+    print_ratios(f"{len(y)} images, batch {ARCH['batch_size']}, 784-128-128-128-10 ReLU, Adam, 1 BLAS thread",
+                 times, "sklearn float64", "s/epoch")
 
 if __name__ == "__main__":
     main()

@@ -1,40 +1,52 @@
 """Hidden-layer activations, each beside its derivative.
 
-A derivative takes both the pre-activation ``Z`` and the activation ``A = f(Z)``
-because the cheap form differs per function (sigmoid and tanh reuse ``A``,
-ReLU needs the sign of ``Z``).
+Both work in place on arrays the layer owns, so a step makes no temporary of
+a layer's size: the function overwrites the pre-activation ``Z`` with
+``A = f(Z)``, and the backward part overwrites ``dA`` with ``dA * f'(Z)``,
+written through ``A`` (sigmoid and tanh reuse ``A``; ReLU's ``Z > 0`` is ``A > 0``).
 """
 import numpy as np
 
 
 def sigmoid(Z):
     # The tanh form never overflows, unlike 1 / (1 + exp(-Z)) for large negative Z.
-    return 0.5 * (np.tanh(0.5 * Z) + 1.0)
+    Z *= 0.5
+    np.tanh(Z, out=Z)
+    Z += 1.0
+    Z *= 0.5
+    return Z
 
 
-def sigmoid_derivative(Z, A):
-    return A * (1.0 - A)
+def sigmoid_backward(dA, A):
+    slope = 1.0 - A
+    slope *= A
+    dA *= slope
+    return dA
 
 
 def tanh(Z):
-    return np.tanh(Z)
+    return np.tanh(Z, out=Z)
 
 
-def tanh_derivative(Z, A):
-    return 1.0 - A * A
+def tanh_backward(dA, A):
+    slope = A * A
+    np.subtract(1.0, slope, out=slope)
+    dA *= slope
+    return dA
 
 
 def relu(Z):
-    return np.maximum(Z, 0)
+    return np.maximum(Z, 0, out=Z)
 
 
-def relu_derivative(Z, A):
-    return A > 0
+def relu_backward(dA, A):
+    return np.multiply(dA, A > 0, out=dA)
 
 
-# name -> (function, derivative); read by the option table, parsers and sweeps alike.
+# name -> (function(Z) -> A in place, backward(dA, A) -> dA * f'(Z) in place);
+# read by the option table, parsers and sweeps alike.
 ACTIVATIONS = {
-    "sigmoid": (sigmoid, sigmoid_derivative),
-    "tanh": (tanh, tanh_derivative),
-    "relu": (relu, relu_derivative),
+    "sigmoid": (sigmoid, sigmoid_backward),
+    "tanh": (tanh, tanh_backward),
+    "relu": (relu, relu_backward),
 }

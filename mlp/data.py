@@ -3,14 +3,12 @@
 Where the files come from (a folder, the per-user cache, keras's cache or a
 download) is ``data_sources``' job; this module turns them into scaled arrays.
 """
-import argparse
 import functools
 import os
 import sys
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from .data_sources import DATASETS, DataError, locate, read_source
 
@@ -48,10 +46,19 @@ def check_available(name, data_dir=None):
 
 def load_dataset(name, data_dir=None, dtype=np.float64):
     """The full train and test splits, pixels scaled to [0, 1] in ``dtype``."""
+    raw = load_uint8(name, data_dir)
+    return Dataset(to_unit_float(raw.X_train, dtype), raw.y_train, to_unit_float(raw.X_test, dtype), raw.y_test)
+
+
+def load_uint8(name, data_dir=None):
+    """The full train and test splits with the pixels as stored (uint8 0-255): split first, cast the parts."""
     X_train, y_train, X_test, y_test = _raw(name, data_dir)
-    scale = np.asarray(1 / 255, dtype=dtype)
-    return Dataset(X_train.astype(dtype) * scale, y_train.astype(np.int64),
-                   X_test.astype(dtype) * scale, y_test.astype(np.int64))
+    return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64))
+
+
+def to_unit_float(X, dtype=np.float64):
+    """uint8 pixels -> ``dtype`` in [0, 1], cast and scaled in one pass."""
+    return np.multiply(X, np.asarray(1 / 255, dtype=dtype), dtype=dtype)
 
 
 def validation_split(X, y, fraction, seed, train_size=0):
@@ -59,6 +66,8 @@ def validation_split(X, y, fraction, seed, train_size=0):
 
     ``train_size`` > 0 keeps only that many training images (stratified), for quick runs.
     """
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - 2 s to import
+
     X_tr, X_val, y_tr, y_val = train_test_split(X, y, test_size=fraction, stratify=y, random_state=seed)
     if 0 < train_size < len(y_tr):
         X_tr, _, y_tr, _ = train_test_split(X_tr, y_tr, train_size=train_size, stratify=y_tr, random_state=seed)

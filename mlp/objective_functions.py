@@ -28,10 +28,19 @@ def softmax(logits):
 
 
 def cross_entropy(logits, Y):
-    """Mean over the batch of -sum(Y * log softmax(logits)); Y is one-hot (b, C)."""
-    log_p = log_softmax(logits)
-    loss = -np.sum(Y * log_p) / logits.shape[0]
-    grad = (np.exp(log_p) - Y) / logits.shape[0]
+    """Mean over the batch of -sum(Y * log softmax(logits)); Y is one-hot (b, C).
+
+    The log-sum-exp written out so that exp is taken once and shared by the loss and the gradient.
+    """
+    b = logits.shape[0]
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    grad = np.exp(log_p)
+    total = grad.sum(axis=1, keepdims=True)
+    log_p -= np.log(total)
+    loss = -np.vdot(Y, log_p) / b
+    grad /= total  # softmax
+    grad -= Y
+    grad *= 1.0 / b
     return float(loss), grad
 
 

@@ -43,11 +43,12 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
     lr_at = SCHEDULES[schedule]
     base_lr = model.optimizer.learning_rate
     history, step = [], 0
+    predicted = np.empty(n, dtype=np.intp)  # filled batch by batch; accuracy is counted once per epoch
     try:
         with np.errstate(over="ignore", invalid="ignore"):
             for epoch in range(1, epochs + 1):
                 started = time.perf_counter()
-                loss_sum = correct = 0.0
+                loss_sum = 0.0
                 order = rng.permutation(n)
                 for start in range(0, n, batch_size):
                     idx = order[start:start + batch_size]
@@ -57,15 +58,17 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
                     if not math.isfinite(loss):
                         raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
                     loss_sum += loss * len(idx)
-                    correct += np.count_nonzero(logits.argmax(axis=1) == labels[idx])
+                    np.argmax(logits, axis=1, out=predicted[start:start + len(idx)])
                     step += 1
                     if on_step is not None:
                         on_step(step, model)
+                correct = np.count_nonzero(predicted == labels[order])
                 metrics = {"epoch": epoch, "train_loss": loss_sum / n, "train_acc": correct / n,
                            "learning_rate": model.optimizer.learning_rate}
                 if X_val is not None:
                     val = model.evaluate(X_val, y_val)
-                    metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"])
+                    metrics.update(val_loss=val["loss"], val_acc=val["accuracy"], val_f1=val["f1"],
+                                   val_precision=val["precision"], val_recall=val["recall"])
                 metrics["seconds"] = time.perf_counter() - started
                 history.append(metrics)
                 if on_epoch is not None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from mlp import NeuralNetwork
-from mlp.data import load_dataset, validation_split
+from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.training import Diverged, fit
 from store import RunStore, config_hash
 
@@ -25,6 +25,8 @@ from .probes import Probe
 from .tracking import WANDB_MODES, start_run
 
 N_PROBE_IMAGES = 1000
+# result key suffix (train_acc, val_f1, ...) -> key of model.evaluate's scores
+FINAL_SCORES = {"loss": "loss", "acc": "accuracy", "precision": "precision", "recall": "recall", "f1": "f1"}
 # Weights go beside the default store (runs.db at the project root), wherever a command is run from.
 DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
 
@@ -91,12 +93,16 @@ def _epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch):
     return observe
 
 
-def _evaluate_and_save(result, model, config, data, train, val, stem, probe):
-    """Final train/val/test scores once, then the weights, config and probes beside each other."""
-    for split, (X, y) in (("train", train), ("val", val), ("test", (data.X_test, data.y_test))):
+def _evaluate_and_save(result, model, config, train, val, test, stem, probe):
+    """Final train/val/test scores, one pass over each, then the weights, config and probes beside each other.
+
+    The last epoch already scored the validation split with these very weights, so its scores are reused.
+    """
+    last = result["epochs"][-1]
+    result.update({f"val_{name}": last[f"val_{name}"] for name in FINAL_SCORES})
+    for split, (X, y) in (("train", train), ("test", test)):
         scores = model.evaluate(X, y)
-        for name in ("loss", "accuracy", "precision", "recall", "f1"):
-            result[f"{split}_{'acc' if name == 'accuracy' else name}"] = scores[name]
+        result.update({f"{split}_{name}": scores[key] for name, key in FINAL_SCORES.items()})
     result["weights_path"] = str(stem.with_suffix(".npy"))
     save_model(result["weights_path"], model, config)
     result["probe_path"] = str(stem.with_suffix(".probe.npz"))
@@ -112,10 +118,10 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
         if ctx.db_path:
             store = RunStore(ctx.db_path, create=False)
             store.mark_running(ctx.sweep, config)
-        dtype = np.dtype(config["dtype"])
-        data = load_dataset(config["dataset"], ctx.data_dir, dtype=dtype)
+        data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
                                                           config["seed"], config["train_size"])
+        X_train, X_val, X_test = (to_unit_float(X, config["dtype"]) for X in (X_train, X_val, data.X_test))
         model = NeuralNetwork(config)
         probe = Probe()
         with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, group=ctx.sweep,
@@ -132,7 +138,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
                 result["status"], result["error"] = "diverged", str(exc)
             wandb_run.summary["status"] = result["status"]
             if result["status"] != "diverged":
-                _evaluate_and_save(result, model, config, data, (X_train, y_train), (X_val, y_val),
+                _evaluate_and_save(result, model, config, (X_train, y_train), (X_val, y_val), (X_test, data.y_test),
                                    Path(ctx.runs_dir).resolve() / ctx.sweep / key, probe)
                 wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded

@@ -31,11 +31,31 @@ def resolve_mode(mode):
     return "online" if has_credentials() else "offline"
 
 
+class DisabledRun:
+    """The calls a job makes on a wandb run, doing nothing: W&B off costs no import of wandb (about 1.5 s)."""
+
+    id = None
+
+    def __init__(self):
+        self.summary = {}
+
+    def log(self, *args, **kwargs):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
 def start_run(mode="auto", **init_kwargs):
-    """A started wandb run (a no-op one when disabled); use it as a context manager."""
+    """A started wandb run (a do-nothing one when disabled); use it as a context manager."""
+    mode = resolve_mode(mode)
+    if mode == "disabled":
+        return DisabledRun()
     import wandb  # noqa: PLC0415 - heavy; imported only where a run is made
 
-    mode = resolve_mode(mode)
     settings = wandb.Settings(reinit="finish_previous", init_timeout=30, silent=True, console="off")
     try:
         return wandb.init(mode=mode, settings=settings, **init_kwargs)

@@ -1,4 +1,5 @@
 """The runner and store: resume after kill -9, isolation of failures, concurrent queries, bad sweep files."""
+import json
 import os
 from collections import Counter
 import signal
@@ -296,3 +297,27 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     assert row["status"] == "failed" and "worker process died" in row["error"]
     assert proposer.next_batch() == [], "nothing left to run in this invocation"
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
+
+
+def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits(tmp_path):
+    """No dead time: importing the network and the job loads neither scikit-learn nor wandb (2 s and 1.5 s here);
+    a job with W&B disabled runs to the end without ever importing wandb, and the split loads scikit-learn."""
+    code = (
+        "import json, sys\n"
+        "import mlp, mlp.data, mlp.training, runner.job\n"
+        "before = sorted(sys.modules)\n"
+        "from mlp.options import resolve_config\n"
+        f"ctx = runner.job.JobContext(runs_dir={str(tmp_path / 'runs')!r}, wandb_mode='disabled')\n"
+        "result = runner.job.run_one(resolve_config({'epochs': 1, 'train_size': 500, 'hidden_size': [16]}), ctx)\n"
+        "print(json.dumps({'before': before, 'after': sorted(sys.modules), 'status': result['status'],\n"
+        "                  'wandb_run_id': result['wandb_run_id']}))\n"
+    )
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300,
+                         env=env, cwd=ROOT)
+    seen = json.loads(out.stdout.splitlines()[-1])
+    assert seen["status"] == "finished" and seen["wandb_run_id"] is None
+    before, after = ({name.split(".")[0] for name in seen[key]} for key in ("before", "after"))
+    assert not before & {"sklearn", "scipy", "wandb"}
+    assert "wandb" not in after
+    assert "sklearn" in after
