@@ -27,7 +27,7 @@ from mlp.data import load_dataset  # noqa: E402
 from mlp.metrics import evaluate  # noqa: E402
 from mlp.model_io import load_weights  # noqa: E402
 from runner.sweep import expand, validate  # noqa: E402
-from store import RunStore, config_hash  # noqa: E402
+from store import RunStore  # noqa: E402
 
 SPEC = {
     "name": "stress", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
@@ -78,8 +78,8 @@ def inject(sweep_file, folder, kills, rng):
 
 def verify(folder, spec):
     """-> dict of the checks, each a count (0 is good) or a verdict."""
-    expected = {config_hash(c): c for c in expand(spec)}
     store = RunStore(folder / "runs.db", create=False)
+    expected = {store.key(c): c for c in expand(spec)}
     rows = store.runs(sweep="stress")
     finished = [r for r in rows if r["status"] == "finished"]
     hashes = [r["config_hash"] for r in rows]
