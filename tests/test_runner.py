@@ -209,17 +209,6 @@ def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
     assert run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)["counts"] == {}
 
 
-def test_the_dask_backend_runs_a_sweep_on_a_local_cluster(tmp_path):
-    from dask.distributed import LocalCluster
-
-    spec_file = write_sweep(tmp_path, "dasked", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}})
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        out = subprocess.run(runner_cmd(spec_file, tmp_path) + ["--backend", "dask", "--scheduler", cluster.scheduler_address],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert n_finished(tmp_path / "runs.db") == 3
-
-
 BAD_SWEEPS = {
     "not yaml": "method: [grid\n",
     "not a mapping": "- grid\n",
