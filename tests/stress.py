@@ -16,6 +16,7 @@ import os
 import random
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -135,11 +136,25 @@ class DaskScenario(Scenario):
             process.wait(timeout=60)
 
 
+def wait_for_a_running_run(scenario, timeout=120):
+    """Kills land mid-run: wait until some run is being trained (or the runners are done)."""
+    deadline = time.time() + timeout
+    while scenario.running() and time.time() < deadline:
+        try:
+            with sqlite3.connect(scenario.folder / "runs.db") as db:
+                if db.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]:
+                    return
+        except sqlite3.Error:  # the store or its tables are not there yet
+            pass
+        time.sleep(0.2)
+
+
 def inject(scenario, kills, rng):
-    """Kill ``kills`` times at random moments; returns the victims' kinds."""
+    """Kill ``kills`` times at random moments while runs are in flight; returns the victims' kinds."""
     log = []
     scenario.start()
     while len(log) < kills:
+        wait_for_a_running_run(scenario)
         time.sleep(rng.uniform(0.5, 4.0))
         if not scenario.running():  # finished before the kill: nothing left to hurt
             break
