@@ -43,11 +43,12 @@ report-%:  ## one analysis section of the report: make report-2.3
 best:  ## export the run with the highest test F1 to best_model.npy and best_config.json
 	$(PY) -m reports.export
 
-bench:  ## seconds per epoch against scikit-learn's MLPClassifier, and sweep throughput with 1 vs 2 jobs
+bench:  ## seconds per epoch against scikit-learn's MLPClassifier; sweep throughput with 1 vs 2 jobs; two cooperating runners vs one
 	$(PY) bench/bench_epoch.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_coop.py
 
-stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, check nothing is lost or doubled
+stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask); check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20
 
 fresh-check:  ## clone main to a temporary folder and follow the README's set-up and main example
