@@ -8,7 +8,7 @@ import sys
 from mlp.options import ConfigError, exit_with_error, resolve_config
 
 from .job import run_one
-from .recording import persist
+from .recording import key_defaults, persist
 from .tracking import has_credentials, resolve_mode
 
 
@@ -18,6 +18,7 @@ def run_agent(spec, store, ctx):
                         "(or set WANDB_API_KEY) and a reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
+    store.use_defaults(key_defaults())
     sweep_id = wandb.sweep(dict(spec), project=ctx.wandb_project, entity=ctx.wandb_entity)
 
     def train():

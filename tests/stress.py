@@ -136,14 +136,17 @@ class DaskScenario(Scenario):
             process.wait(timeout=60)
 
 
-def wait_for_a_running_run(scenario, timeout=120):
-    """Kills land mid-run: wait until some run is being trained (or the runners are done)."""
+def wait_for_a_running_run(scenario, timeout=300):
+    """Kills land mid-run: wait until a live runner has a run in flight (or the runners are done); runs a
+    killed runner left 'running' do not count."""
     deadline = time.time() + timeout
     while scenario.running() and time.time() < deadline:
+        live = {r.pid for r in scenario.runners if r.poll() is None}
         try:
             with sqlite3.connect(scenario.folder / "runs.db") as db:
-                if db.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0]:
-                    return
+                owners = db.execute("SELECT claimed_by FROM runs WHERE status = 'running'").fetchall()
+            if any(int(owner.split(":")[1]) in live for (owner,) in owners if owner):
+                return
         except sqlite3.Error:  # the store or its tables are not there yet
             pass
         time.sleep(0.2)
