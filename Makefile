@@ -49,13 +49,14 @@ report-%:  ## one analysis section of the report: make report-2.3
 best:  ## export the run with the highest test F1 to best_model.npy and best_config.json
 	$(PY) -m reports.export
 
-bench:  ## one step against its matmuls; epochs and whole 3-epoch processes against scikit-learn; sweep throughput
+bench:  ## one step against its matmuls; epochs and 3-epoch processes against scikit-learn; sweep throughput; cooperating runners
 	$(PY) bench/bench_step.py
 	$(PY) bench/bench_epoch.py
 	$(PY) bench/bench_process.py
 	$(PY) bench/bench_sweep.py
+	$(PY) bench/bench_coop.py
 
-stress:  ## SIGKILL the runner or a worker 20 times during a sweep, resume, check nothing is lost or doubled
+stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask); check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20
 
 fresh-check:  ## clone main with no ../shared and an empty HOME, data from a local mirror; README set-up, train, inference

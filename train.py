@@ -3,13 +3,16 @@
     python train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier
 """
 import sys
+import time
 from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
 from mlp.data import DataError, check_available
 from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
-from runner.job import JobContext, add_job_options, run_one, save_atomically
+from runner.job import JobContext, add_job_options, run_one
+from runner.lease import Lease
+from runner.recording import key_defaults, persist, save_atomically
 from store import RunStore, StoreError
 
 
@@ -22,6 +25,8 @@ def build_parser():
                         help="BLAS threads (default 1: on 2 cores a second thread is often slower, never dependable)")
     parser.add_argument("--save_model", "--model_save_path", dest="save_model", default=None, metavar="PATH",
                         help="also copy the weights here (e.g. best_model.npy); never done unless asked")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train again a configuration the store already holds as finished, diverged or stopped")
     return parser
 
 
@@ -38,27 +43,43 @@ def main(argv=None):
         if args.save_model and not Path(args.save_model).resolve().parent.is_dir():
             raise ConfigError(f"--save_model {args.save_model}: its folder does not exist")
         store = RunStore(args.db)
+        store.use_defaults(key_defaults())
     except (ConfigError, DataError, StoreError) as exc:
         exit_with_error("train.py", exc)
-    ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
+    ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir,
                      wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity)
     try:
-        with threadpool_limits(limits=max(args.blas_threads, 1)):
-            result = run_one(config, ctx, on_epoch=print_epoch)
-    except KeyboardInterrupt:  # the run was claimed as running: leave it failed, not running forever
-        store.record(args.sweep, config, {"status": "failed", "error": "interrupted"})
+        with Lease(store) as lease:
+            claimed = lease.claim(args.sweep, config, rerun_before=time.time() if args.rerun else None) is not None
+            if claimed:
+                with threadpool_limits(limits=max(args.blas_threads, 1)):
+                    result = run_one(config, ctx, on_epoch=print_epoch, key=store.key(config))
+                persist(store, args.sweep, args.runs_dir, result)
+        return report(store.find(args.sweep, config), args, trained=claimed)
+    except KeyboardInterrupt:  # the lease released the claimed run as failed, not running forever
         print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
         return 130
-    run_id = store.record(args.sweep, config, result)
-    if result["status"] in ("failed", "diverged"):
-        print(f"run {run_id} {result['status']}: {result['error']}", file=sys.stderr)
+    except StoreError as exc:
+        exit_with_error("train.py", exc)
+
+
+def report(run, args, trained):
+    """The run's outcome as the store holds it, trained now or before (a final run is not retrained)."""
+    if run["status"] == "running":
+        print(f"run {run['id']} is being trained by another runner ({run['claimed_by']})", file=sys.stderr)
         return 1
+    if run["status"] in ("failed", "diverged"):
+        print(f"run {run['id']} {run['status']}: {run['error']}", file=sys.stderr)
+        return 1
+    if not trained:
+        print(f"run {run['id']} of sweep {args.sweep} is already {run['status']}: not trained again "
+              f"(--rerun trains it again)")
     if args.save_model:
-        weights = Path(result["weights_path"]).read_bytes()
+        weights = Path(run["weights_path"]).read_bytes()
         save_atomically(args.save_model, lambda f: f.write(weights))
-    print(f"run {run_id} {result['status']}: weights {result['weights_path']}")
-    print(f"test accuracy {result['test_acc']:.4f}  precision {result['test_precision']:.4f}  "
-          f"recall {result['test_recall']:.4f}  f1 {result['test_f1']:.4f}")
+    print(f"run {run['id']} {run['status']}: weights {run['weights_path']}")
+    print(f"test accuracy {run['test_acc']:.4f}  precision {run['test_precision']:.4f}  "
+          f"recall {run['test_recall']:.4f}  f1 {run['test_f1']:.4f}")
     return 0
 
 

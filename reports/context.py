@@ -134,7 +134,7 @@ class BuildContext:
         for dataset in sorted({c["dataset"] for c in (configs or expand(spec))}):
             check_available(dataset, self.data_dir)  # a missing data folder fails before any run
         job = JobContext(sweep=spec["name"], runs_dir=str(self.runs_dir), data_dir=self.data_dir,
-                         db_path=str(self.store.path), wandb_mode=self.wandb_mode,
+                         wandb_mode=self.wandb_mode,
                          wandb_project=self.wandb_project, wandb_entity=self.wandb_entity,
                          early_terminate=spec.get("early_terminate"))
         run_sweep(spec, self.store, self.jobs, job, progress=self.progress, configs=configs)

@@ -11,7 +11,7 @@ from pathlib import Path
 from mlp.data import DATASETS
 from mlp.model_io import ModelFileError, load_weights
 from mlp.options import OneLineParser, exit_with_error
-from runner.job import save_atomically
+from runner.recording import save_atomically
 from store import RunStore, StoreError
 
 from . import queries as q
@@ -25,7 +25,7 @@ def export(store, out_dir, dataset="mnist"):
     run = q.best_run(store, "test_f1", dataset=dataset)
     if run is None:
         raise StoreError(f"no finished {dataset} run with a test F1 in {store.path}; run a sweep or train.py first")
-    weights_path = q.resolve_file(store, run["weights_path"])
+    weights_path = Path(run["weights_path"])
     load_weights(weights_path)  # refuse to ship a missing or corrupt file
     content = weights_path.read_bytes()
     out_dir = Path(out_dir)

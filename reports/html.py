@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 
-from runner.job import save_atomically
+from runner.recording import save_atomically
 
 from .context import fmt
 

@@ -4,7 +4,6 @@ Each takes the run store (or, for the data itself, a dataset name) and returns
 plain rows or values, so a section can draw and phrase them and a test can ask
 the same question again. Reads only: nothing here writes to the store.
 """
-from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
@@ -24,14 +23,6 @@ MAX_ORDINAL = 8  # a numeric hyperparameter with at most this many values is dra
 
 
 # -- runs and their files --------------------------------------------------------------------
-def resolve_file(store, path):
-    """A stored path as recorded (relative to where the sweep ran), else relative to the store's folder."""
-    path = Path(path)
-    if path.is_absolute() or path.exists():
-        return path
-    return store.path.parent / path
-
-
 def scalar(value):
     """A hidden_size list with one width for every layer -> that width; other lists -> '64-32'."""
     if isinstance(value, list):
@@ -70,13 +61,13 @@ def curve(store, run_id, metric, upto=None):
 
 def probe(store, run):
     """The arrays recorded during the run by runner.probes (grad_norm, neuron_grads, act_hist, ...)."""
-    path = resolve_file(store, run["probe_path"])
+    path = run["probe_path"]  # resolved by the store
     try:
         with np.load(path) as arrays:
             return {key: arrays[key] for key in arrays.files}
     except FileNotFoundError:
-        raise StoreError(f"probe file {path} of run {run['id']} is missing; run from the folder the sweep ran in "
-                         f"or pass the same --runs_dir") from None
+        raise StoreError(f"probe file {path} of run {run['id']} is missing; keep the runs folder beside the store "
+                         f"when moving it") from None
 
 
 def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
@@ -224,7 +215,7 @@ def confusions(store, run, n_gallery, data_dir=None):
     """The run's stored weights on its test split: confusion matrix, most frequent confusion, and the
     ``n_gallery`` mistakes made with the highest confidence (softmax probability of the wrong class)."""
     model = NeuralNetwork(run["config"])
-    model.set_weights(load_weights(resolve_file(store, run["weights_path"])))
+    model.set_weights(load_weights(run["weights_path"]))
     data = load_dataset(run["config"]["dataset"], data_dir, dtype=model.dtype)
     scores = evaluate(model, data.X_test, data.y_test)
     logits = scores["logits"] - scores["logits"].max(axis=1, keepdims=True)

@@ -9,7 +9,6 @@ import numpy as np
 
 from mlp.data import CLASS_NAMES, DATASETS
 from runner.sweep import expand
-from store import config_hash
 
 from . import figures
 from . import queries as q
@@ -304,7 +303,7 @@ def fashion(ctx):
                            f"{len(sources)}; build sections 2.2 to 2.8 first")
     spec, configs = fashion_configs(ctx, sources)
     ctx.train_missing(spec, configs)
-    runs = q.runs_by_hash(store, FASHION_SWEEP, [config_hash(c) for c in configs])
+    runs = q.runs_by_hash(store, FASHION_SWEEP, [store.key(c) for c in configs])
     if None in runs:
         raise SectionError(f"the Fashion-MNIST runs of sweep {FASHION_SWEEP} are not in {store.path}; "
                            f"build section 2.10 without --no-train")

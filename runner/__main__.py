@@ -18,6 +18,8 @@ def build_parser():
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
                         help="loky: processes here; dask: a dask.distributed cluster; wandb: W&B sweep agents (online)")
     parser.add_argument("--scheduler", default=None, help="dask scheduler address, e.g. tcp://host:8786")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train the sweep's finished, diverged and stopped configurations again")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -35,8 +37,8 @@ def main(argv=None):
         store = RunStore(args.db)
     except (SweepError, DataError, StoreError) as exc:
         exit_with_error("python -m runner", exc)
-    ctx = JobContext(sweep=spec["name"], runs_dir=args.runs_dir, data_dir=args.data_dir, db_path=str(store.path),
-                     wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity,
+    ctx = JobContext(sweep=spec["name"], runs_dir=args.runs_dir, data_dir=args.data_dir, wandb_mode=args.wandb_mode,
+                     wandb_project=args.wandb_project, wandb_entity=args.wandb_entity,
                      early_terminate=spec.get("early_terminate"))
     if args.backend == "wandb":
         from .wandb_agent import run_agent  # noqa: PLC0415
@@ -44,10 +46,14 @@ def main(argv=None):
         return run_agent(spec, store, ctx)
     from .sweeper import run_sweep  # noqa: PLC0415
 
-    summary = run_sweep(spec, store, args.jobs, ctx, args.backend, args.scheduler, progress=not args.quiet)
+    try:
+        summary = run_sweep(spec, store, args.jobs, ctx, args.backend, args.scheduler, progress=not args.quiet,
+                            rerun=args.rerun)
+        best = store.best("val_acc", sweep=spec["name"])
+    except StoreError as exc:
+        exit_with_error("python -m runner", exc)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "nothing to run"
     print(f"sweep {spec['name']}: {counts}; {summary['skipped']} already done; {summary['seconds']:.0f}s")
-    best = store.best("val_acc", sweep=spec["name"])
     if best:
         print(f"best val_acc {best['val_acc']:.4f} (run {best['id']}, test_acc {best['test_acc']:.4f})")
     return 0 if not summary["counts"].get("failed") else 1

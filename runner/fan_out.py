@@ -1,9 +1,10 @@
-"""The joblib fan-out: configs in, results out as each run finishes.
+"""Where runs execute: loky processes here, or a dask.distributed cluster, behind one interface.
 
-Workers are loky processes started with one BLAS thread each; with one job
-the runs stay in this process, also limited to one BLAS thread so that
-``--jobs 1`` and ``--jobs 2`` compare like with like. ``dask`` sends the same
-calls to a dask.distributed scheduler through joblib's dask backend.
+Both hand out concurrent.futures Futures, so the runner's loop is the same code on
+a laptop and on a cluster. A job gets its config, its context and the
+early-termination peers known when it was sent; it sends back its record with the
+weights and probe arrays in it, and needs nothing of the runner's disk. Every run
+uses one BLAS thread wherever it runs; local workers die with the runner.
 """
 import contextlib
 import ctypes
@@ -11,7 +12,6 @@ import os
 import signal
 import sys
 
-from joblib import Parallel, delayed, parallel_config
 from threadpoolctl import threadpool_limits
 
 from .job import run_one
@@ -22,37 +22,63 @@ PR_SET_PDEATHSIG = 1
 
 def _die_with(parent_pid):
     """Ask Linux to SIGKILL this worker when the runner dies, so no orphan trains on unseen."""
-    if os.getpid() == parent_pid or not sys.platform.startswith("linux"):
+    if not sys.platform.startswith("linux"):
         return
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # the runner died before we asked
         os._exit(1)
 
 
-def _job(config, ctx, parent_pid):
+def _job(config, ctx, key, peers, parent_pid):
     if parent_pid is not None:
         _die_with(parent_pid)
-    return run_one(config, ctx)
+    with threadpool_limits(limits=1):
+        return run_one(config, ctx, key=key, peers=peers)
+
+
+class LocalWorkers:
+    """``jobs`` loky processes (joblib's executor); after a worker dies the next submit gets a fresh pool."""
+
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    def capacity(self):
+        return self.jobs
+
+    def submit(self, config, ctx, key, peers):
+        from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
+
+        return get_reusable_executor(max_workers=self.jobs).submit(_job, config, ctx, key, peers, os.getpid())
+
+    def close(self):
+        pass
+
+
+class DaskWorkers:
+    """The threads of a dask.distributed cluster's workers; a task whose worker dies is retried by dask."""
+
+    def __init__(self, scheduler):
+        from dask.distributed import Client  # noqa: PLC0415 - optional extra
+
+        self.client = Client(scheduler)
+        self.client.wait_for_workers(1, timeout=60)
+        self.executor = self.client.get_executor(pure=False)
+
+    def capacity(self):
+        return max(1, sum(self.client.nthreads().values()))
+
+    def submit(self, config, ctx, key, peers):
+        return self.executor.submit(_job, config, ctx, key, peers, None)
+
+    def close(self):
+        self.client.close()
 
 
 @contextlib.contextmanager
-def _backend(jobs, backend, scheduler):
-    if backend == "dask":
-        from dask.distributed import Client  # noqa: PLC0415 - optional extra
-
-        with Client(scheduler) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
-            yield client
-    elif jobs == 1:
-        with threadpool_limits(limits=1):
-            yield None
-    else:
-        yield None
-
-
-def fan_out(configs, ctx, jobs=1, backend="loky", scheduler=None):
-    """Yield run_one results (each with its ``config``) in the order they finish."""
-    with _backend(jobs, backend, scheduler):
-        n_jobs, parent = (-1, None) if backend == "dask" else (jobs, os.getpid())
-        # batch_size=1: joblib would otherwise batch short runs together and hold back their results
-        yield from Parallel(n_jobs=n_jobs, return_as="generator_unordered", batch_size=1)(
-            delayed(_job)(config, ctx, parent) for config in configs)
+def workers(jobs=1, backend="loky", scheduler=None):
+    """The workers a sweep runs on: ``submit(config, ctx, key, peers) -> Future`` and ``capacity()``."""
+    pool = DaskWorkers(scheduler) if backend == "dask" else LocalWorkers(jobs)
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -1,24 +1,22 @@
-"""One training job: config in, result dict out; it never raises.
+"""One training job: config in, result dict out; it never raises, and it writes no file.
 
-Used by train.py for a single run and by the sweep workers. The job loads the
-data, trains on the training split minus a stratified validation part, then
-evaluates train, validation and test once at the end, saves the weights
-atomically and logs everything to W&B. Failures come back as data
-(``status`` plus ``error``) so one bad configuration never stops a sweep.
+Used by train.py for a single run and by the sweep workers, here or on other
+machines. The job loads the data, trains on the training split minus a stratified
+validation part, then evaluates train, validation and test once at the end and
+logs everything to W&B. The weights and probe arrays come back inside the result,
+for the runner to write. Failures come back as data (``status`` plus ``error``)
+so one bad configuration never stops a sweep.
 """
-import json
 import os
 import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from mlp import NeuralNetwork
 from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.training import Diverged, fit
-from store import RunStore, config_hash
 
 from .early_stop import EarlyTermination, StopTraining
 from .probes import Probe
@@ -33,12 +31,11 @@ DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve(
 
 @dataclass(frozen=True)
 class JobContext:
-    """Everything a job needs besides its config; picklable for joblib workers."""
+    """Everything a job needs besides its config; picklable for workers here or on a cluster."""
 
     sweep: str = "train"
-    runs_dir: str = DEFAULT_RUNS_DIR
-    data_dir: str = None
-    db_path: str = None  # where to claim the run as 'running' and read early-termination peers
+    runs_dir: str = DEFAULT_RUNS_DIR  # where the runner writes the job's files (the job writes none)
+    data_dir: str = None  # None: the worker's own MLP_DATA_DIR, cache or download
     wandb_mode: str = "auto"
     wandb_project: str = "mlp-sweeps"
     wandb_entity: str = None
@@ -58,26 +55,8 @@ def add_job_options(parser):
     return parser
 
 
-def save_atomically(path, write):
-    """Write through a temporary file and rename, so a kill never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def save_model(weights_path, model, config):
-    """``np.save(get_weights())`` plus the resolved config beside it, so any .npy can be rebuilt."""
-    save_atomically(weights_path, lambda f: np.save(f, model.get_weights(), allow_pickle=True))
-    save_atomically(Path(weights_path).with_suffix(".json"),
-                    lambda f: f.write(json.dumps(config, indent=2, sort_keys=True).encode()))
-
-
-def _epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch):
+def _epoch_observer(ctx, result, wandb_run, peers, on_epoch):
+    """Log each epoch; stop the run when the sweep's rule finds it below its peers (known when it was sent)."""
     rule = EarlyTermination.from_spec(ctx.early_terminate)
 
     def observe(metrics):
@@ -85,16 +64,15 @@ def _epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch):
         wandb_run.log({k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
         if on_epoch is not None:
             on_epoch(metrics)
-        if rule and store and rule.checks_at(metrics["epoch"]):
-            peers = store.val_acc_at(ctx.sweep, metrics["epoch"], exclude_hash=key)
-            if rule.should_stop(metrics["epoch"], metrics["val_acc"], peers):
-                raise StopTraining(f"{rule.kind} rule at epoch {metrics['epoch']}")
+        epoch = metrics["epoch"]
+        if rule and rule.should_stop(epoch, metrics["val_acc"], (peers or {}).get(epoch, [])):
+            raise StopTraining(f"{rule.kind} rule at epoch {epoch}")
 
     return observe
 
 
-def _evaluate_and_save(result, model, config, train, val, test, stem, probe):
-    """Final train/val/test scores, one pass over each, then the weights, config and probes beside each other.
+def _evaluate(result, model, train, val, test, probe):
+    """Final train/val/test scores, one pass over each; the weights and probe arrays go back with them.
 
     The last epoch already scored the validation split with these very weights, so its scores are reused.
     """
@@ -103,21 +81,16 @@ def _evaluate_and_save(result, model, config, train, val, test, stem, probe):
     for split, (X, y) in (("train", train), ("test", test)):
         scores = model.evaluate(X, y)
         result.update({f"{split}_{name}": scores[key] for name, key in FINAL_SCORES.items()})
-    result["weights_path"] = str(stem.with_suffix(".npy"))
-    save_model(result["weights_path"], model, config)
-    result["probe_path"] = str(stem.with_suffix(".probe.npz"))
-    save_atomically(result["probe_path"], lambda f: probe.save(f, model, val[0][:N_PROBE_IMAGES]))
+    result["weights"] = model.get_weights()
+    result["probe"] = probe.arrays(model, val[0][:N_PROBE_IMAGES])
 
 
-def run_one(config, ctx=JobContext(), on_epoch=None):
-    """Train one resolved ``config``; returns its result record (see store.RunStore.record)."""
-    key = config_hash(config)
+def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
+    """Train one resolved ``config`` -> its result record (see store.RunStore.record) with ``weights``
+    and ``probe`` arrays. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]} of the sweep's
+    other runs, for early termination."""
     result = {"config": config, "status": "running", "started_at": time.time(), "epochs": []}
-    store = None
     try:
-        if ctx.db_path:
-            store = RunStore(ctx.db_path, create=False)
-            store.mark_running(ctx.sweep, config)
         data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
                                                           config["seed"], config["train_size"])
@@ -130,7 +103,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
             try:
                 fit(model, X_train, y_train, config["epochs"], config["batch_size"], X_val, y_val,
                     schedule=config["lr_schedule"], augment=config["augment"], on_step=probe.on_step,
-                    on_epoch=_epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch))
+                    on_epoch=_epoch_observer(ctx, result, wandb_run, peers, on_epoch))
                 result["status"] = "finished"
             except StopTraining as stop:
                 result["status"], result["error"] = "stopped", str(stop)
@@ -138,16 +111,12 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
                 result["status"], result["error"] = "diverged", str(exc)
             wandb_run.summary["status"] = result["status"]
             if result["status"] != "diverged":
-                _evaluate_and_save(result, model, config, (X_train, y_train), (X_val, y_val), (X_test, data.y_test),
-                                   Path(ctx.runs_dir).resolve() / ctx.sweep / key, probe)
+                _evaluate(result, model, (X_train, y_train), (X_val, y_val), (X_test, data.y_test), probe)
                 wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded
         result["status"] = "failed"
         result["error"] = f"{type(exc).__name__}: {exc}"
         result["traceback"] = traceback.format_exc()
-    finally:
-        if store is not None:
-            store.close()
     result["ended_at"] = time.time()
     result["seconds"] = result["ended_at"] - result["started_at"]
     return result

@@ -24,8 +24,8 @@ class Probe:
         if step <= N_TRACKED_STEPS:
             self.neuron_grads.append(np.linalg.norm(grad[:, :N_TRACKED_NEURONS], axis=0))
 
-    def save(self, file, model, X_sample):
-        """Write to the open ``file`` the probe arrays plus activation statistics of ``model`` on ``X_sample``."""
+    def arrays(self, model, X_sample):
+        """The probe arrays plus activation statistics of ``model`` on ``X_sample`` (saved with np.savez)."""
         model.forward(X_sample)
         hidden = [layer.A for layer in model.layers[:-1]]
         low = min(float(a.min()) for a in hidden)
@@ -34,5 +34,5 @@ class Probe:
         hist = np.stack([np.histogram(a, bins=edges)[0] for a in hidden])
         dead = np.array([int(np.count_nonzero(np.all(a <= 0, axis=0))) for a in hidden])
         widths = np.array([a.shape[1] for a in hidden])
-        np.savez(file, grad_norm=np.array(self.grad_norm), neuron_grads=np.array(self.neuron_grads),
-                 act_hist=hist, act_edges=edges, dead=dead, widths=widths)
+        return {"grad_norm": np.array(self.grad_norm), "neuron_grads": np.array(self.neuron_grads),
+                "act_hist": hist, "act_edges": edges, "dead": dead, "widths": widths}

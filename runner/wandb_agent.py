@@ -8,6 +8,7 @@ import sys
 from mlp.options import ConfigError, exit_with_error, resolve_config
 
 from .job import run_one
+from .recording import key_defaults, persist
 from .tracking import has_credentials, resolve_mode
 
 
@@ -17,6 +18,7 @@ def run_agent(spec, store, ctx):
                         "(or set WANDB_API_KEY) and a reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
+    store.use_defaults(key_defaults())
     sweep_id = wandb.sweep(dict(spec), project=ctx.wandb_project, entity=ctx.wandb_entity)
 
     def train():
@@ -30,7 +32,7 @@ def run_agent(spec, store, ctx):
                              on_epoch=lambda m: agent_run.log(m))
             result["wandb_run_id"] = agent_run.id
             agent_run.summary.update({k: result.get(k) for k in ("val_acc", "test_acc", "test_f1")})
-            store.record(spec["name"], config, result)
+            persist(store, spec["name"], ctx.runs_dir, result)
 
     wandb.agent(sweep_id, function=train, count=spec.get("run_cap"))
     return 0

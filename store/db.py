@@ -1,30 +1,41 @@
 """The SQLite run store: sweeps, runs and per-epoch metrics, through sqlite-utils.
 
-One row per (sweep, config_hash) makes resuming an upsert: a configuration
-is finished at most once, whatever was killed and rerun. WAL mode and a busy
-timeout let a reader query while the runner writes; writes that read first
-take the lock up front (BEGIN IMMEDIATE) so WAL never refuses them midway.
+One row per (sweep, config key) makes resuming an upsert. A run moves
+``running -> finished | failed | diverged | stopped``; a failed run may be claimed
+again, the other three are final unless a rerun is asked for explicitly. Several
+runners share a store by claiming runs with a lease that the holder renews; a
+lease that lapses, or whose holder on this machine is gone, can be taken over.
+WAL mode and a busy timeout let readers query while runners write; writes that
+read first take the lock up front (BEGIN IMMEDIATE) so WAL never refuses them midway.
 """
 import contextlib
+import functools
 import hashlib
 import json
 import os
+import socket
 import sqlite3
 import time
+import uuid
 from pathlib import Path
 
 import sqlite_utils
 
+from .migrations import MIGRATIONS, relative_to
+
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
 STATUSES = ("running", "finished", "failed", "diverged", "stopped")
-DONE = ("finished", "diverged", "stopped")  # a resumed sweep skips these; running and failed run again
+DONE = ("finished", "diverged", "stopped")  # final: a resumed sweep skips these; running and failed run again
+OUTCOMES = ("finished", "failed", "diverged", "stopped")  # what record() may write
 METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1",
            "test_loss", "test_acc", "test_precision", "test_recall", "test_f1")
+PATHS = ("weights_path", "probe_path")
 RUN_COLUMNS = {
     "id": int, "sweep": str, "config": str, "config_hash": str, "status": str,
     "started_at": float, "ended_at": float, "seconds": float, "epochs_done": int,
     **{m: float for m in METRICS},
     "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str,
+    "claimed_by": str, "lease_until": float, "attempts": int,
 }
 EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": float,
                  "val_loss": float, "val_acc": float, "val_f1": float,
@@ -32,7 +43,7 @@ EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": 
 
 
 class StoreError(RuntimeError):
-    """The store cannot be opened or read; the message names the file."""
+    """The store cannot be opened, read or written; the message names the file."""
 
 
 def store_path(path=None):
@@ -40,9 +51,33 @@ def store_path(path=None):
     return Path(path or os.environ.get("MLP_DB") or DEFAULT_PATH)
 
 
-def config_hash(config):
-    """A stable key of a configuration: sha256 of its canonical JSON, 16 hex digits."""
-    return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+def config_hash(config, defaults=None):
+    """A stable key of a configuration: sha256 of the canonical JSON of its options that differ
+    from ``defaults``, 16 hex digits. An option added later, whose default keeps the old behaviour,
+    leaves every key as it was; with no defaults this is the key of the first stores."""
+    defaults = defaults or {}
+    kept = {k: v for k, v in config.items() if k not in defaults or defaults[k] != v}
+    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def owner_id():
+    """Names a claimer: host, process id (to see at once that a local holder is gone), and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _holder_gone(owner):
+    """True when ``owner`` ran on this machine and its process no longer exists."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _plain(value):
@@ -50,8 +85,19 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _guarded(method):
+    """SQLite errors after opening (a lock held too long, a corrupt page) become one-line StoreErrors."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"run store {self.path}: {exc}") from None
+    return wrapper
+
+
 class RunStore:
-    """The store at ``path``; waits up to $MLP_DB_TIMEOUT seconds (default 30) for a lock."""
+    """The store at ``path``, migrated on open; waits up to $MLP_DB_TIMEOUT seconds (default 30) for a lock."""
 
     def __init__(self, path=None, create=True):
         self.path = store_path(path)
@@ -59,29 +105,34 @@ class RunStore:
             raise StoreError(f"{self.path} is a folder; --db or MLP_DB must name a run store file")
         if not create and not self.path.is_file():
             raise StoreError(f"no run store at {self.path}; run a sweep or train.py first, or set MLP_DB")
+        self.folder = self.path.resolve().parent
         try:
             self.db = sqlite_utils.Database(self.path)
             self.db.execute(f"PRAGMA busy_timeout = {int(float(os.environ.get('MLP_DB_TIMEOUT', 30)) * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
-            if create:
-                self.ensure_schema()
-            elif "runs" not in self.db.table_names():
+            if not create and "runs" not in self.db.table_names():
                 raise StoreError(f"{self.path} is not a run store (no runs table)")
+            self._migrate()
+            self.defaults = self._meta("key_defaults", {})
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
 
-    def ensure_schema(self):
-        """Create the tables once, before any worker starts (concurrent creation collides)."""
+    def _migrate(self):
+        """Bring the schema up to this code's version; a store from newer code is refused, not damaged."""
+        known = {m.name for m in MIGRATIONS._migrations}
+        newer = [m.name for m in MIGRATIONS.applied(self.db) if m.name not in known]
+        if newer:
+            raise StoreError(f"run store {self.path} was made by newer code (schema {', '.join(newer)}); "
+                             f"update this checkout to use it")
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
-        with self._immediate():
-            self.db["sweeps"].create({"name": str, "spec": str, "created_at": float}, pk="name", if_not_exists=True)
-            self.db["runs"].create(RUN_COLUMNS, pk="id", not_null={"sweep", "config", "config_hash", "status"},
-                                   if_not_exists=True)
-            self.db["runs"].create_index(["sweep", "config_hash"], unique=True, if_not_exists=True)
-            self.db["runs"].create_index(["status"], if_not_exists=True)
-            self.db["epochs"].create(EPOCH_COLUMNS, pk=("run_id", "epoch"),
-                                     foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+        if MIGRATIONS.pending(self.db):
+            with self._immediate():  # several processes may open an old store at once: one migrates
+                MIGRATIONS.apply(self.db)
+
+    @property
+    def schema_version(self):
+        return len(MIGRATIONS.applied(self.db))
 
     @contextlib.contextmanager
     def _immediate(self):
@@ -96,7 +147,37 @@ class RunStore:
     def close(self):
         self.db.close()
 
+    # -- keys --------------------------------------------------------------------------
+    def _meta(self, name, default=None):
+        rows = self.db.execute("SELECT value FROM meta WHERE name = ?", [name]).fetchall()
+        return json.loads(rows[0][0]) if rows else default
+
+    def key(self, config):
+        """The key of ``config`` in this store (its options that differ from the store's defaults)."""
+        return config_hash(config, self.defaults)
+
+    @_guarded
+    def use_defaults(self, defaults):
+        """Key configs by their differences from ``defaults`` from now on, re-keying the stored runs.
+
+        A stored config lacking an option (older than it) ran with the option's default of
+        that time, so it is read with the previous defaults filled in before re-keying.
+        """
+        defaults = json.loads(json.dumps(defaults))
+        if defaults == self.defaults:
+            return
+        with self._immediate():
+            previous = self._meta("key_defaults", {})
+            if previous != defaults:
+                for run_id, config in self.db.execute("SELECT id, config FROM runs").fetchall():
+                    key = config_hash({**previous, **json.loads(config)}, defaults)
+                    self.db.execute("UPDATE runs SET config_hash = ? WHERE id = ?", [key, run_id])
+                self.db["meta"].upsert({"name": "key_defaults", "value": json.dumps(defaults, sort_keys=True)},
+                                       pk="name")
+        self.defaults = defaults
+
     # -- writes ------------------------------------------------------------------------
+    @_guarded
     def add_sweep(self, name, spec):
         with self._immediate():
             sweeps = self.db["sweeps"]
@@ -106,34 +187,62 @@ class RunStore:
             else:
                 sweeps.insert({"name": name, "spec": spec_text, "created_at": time.time()})
 
-    def mark_running(self, sweep, config):
-        """Claim (sweep, config) as running; returns the run id, reusing an unfinished row.
+    @_guarded
+    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None):
+        """Take (sweep, config) for ``owner`` as running -> its run id, or None if it is not free.
 
-        A row that is already done keeps its status: a late claim never undoes a result.
+        Free: never run, failed, or running under a lease that lapsed (or whose holder on this
+        machine is gone, or that ``owner`` holds). A final run is free only for an explicit
+        rerun (``rerun_before``: a time), and only if it ended before that time.
         """
-        key = config_hash(config)
+        key, now = self.key(config), time.time()
         with self._immediate():
             row = self._row(sweep, key)
-            fields = {"status": "running", "started_at": time.time(), "ended_at": None, "error": None}
+            if row is not None and not _free(row, owner, now, rerun_before):
+                return None
+            fields = {"status": "running", "claimed_by": owner, "lease_until": now + lease_seconds,
+                      "started_at": now, "ended_at": None, "error": None}
             if row is None:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
-                                               "config_hash": key, **fields}).last_pk
-            if row["status"] not in DONE:
-                self.db["runs"].update(row["id"], fields)
+                                               "config_hash": key, "attempts": 1, **fields}).last_pk
+            self.db["runs"].update(row["id"], {**fields, "attempts": (row["attempts"] or 0) + 1})
             return row["id"]
 
+    @_guarded
+    def renew(self, owner, lease_seconds):
+        """Extend every lease ``owner`` holds (its heartbeat)."""
+        with self._immediate():
+            self.db.execute("UPDATE runs SET lease_until = ? WHERE claimed_by = ? AND status = 'running'",
+                            [time.time() + lease_seconds, owner])
+
+    @_guarded
+    def release(self, owner, error="interrupted"):
+        """Runs ``owner`` still holds become 'failed' (free for anyone, rerun on resume)."""
+        with self._immediate():
+            self.db.execute("UPDATE runs SET status = 'failed', error = ?, ended_at = ?, lease_until = NULL "
+                            "WHERE claimed_by = ? AND status = 'running'", [error, time.time(), owner])
+
+    @_guarded
     def record(self, sweep, config, result):
-        """Write a run's outcome (finished, stopped, failed or diverged) and its epochs in one transaction."""
-        key = config_hash(config)
-        fields = {k: _plain(result.get(k)) for k in RUN_COLUMNS if k in result and k not in ("id", "sweep", "config")}
-        fields.update(config_hash=key, status=result["status"])
+        """Write a run's outcome and its epochs in one transaction -> run id, or None if the run is
+        already final (another runner recorded it first: a result never overwrites a final one)."""
+        status = result["status"]
+        if status not in OUTCOMES:
+            raise ValueError(f"record() takes an outcome ({', '.join(OUTCOMES)}); got {status!r}")
+        key = self.key(config)
+        fields = {k: _plain(result.get(k)) for k in RUN_COLUMNS
+                  if k in result and k not in ("id", "sweep", "config", "claimed_by", "attempts")}
+        fields.update({p: relative_to(self.folder, fields[p]) for p in PATHS if p in fields})
+        fields.update(config_hash=key, status=status, lease_until=None)
         epochs = result.get("epochs", [])
         fields["epochs_done"] = len(epochs)
         with self._immediate():
             row = self._row(sweep, key)
             if row is None:
                 run_id = self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
-                                                 **fields}).last_pk
+                                                 "attempts": 1, **fields}).last_pk
+            elif row["status"] in DONE:
+                return None
             else:
                 run_id = row["id"]
                 self.db["runs"].update(run_id, fields)
@@ -142,15 +251,15 @@ class RunStore:
                 [{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}} for e in epochs])
         return run_id
 
-    def mark_interrupted(self, sweep):
-        """Runs left 'running' by an interrupted sweep become 'failed' (they rerun on resume)."""
-        with self._immediate():
-            self.db.execute("UPDATE runs SET status = 'failed', error = 'interrupted', ended_at = ? "
-                            "WHERE sweep = ? AND status = 'running'", [time.time(), sweep])
-
     # -- reads -------------------------------------------------------------------------
     def _row(self, sweep, key):
         rows = list(self.db["runs"].rows_where("sweep = ? AND config_hash = ?", [sweep, key]))
+        return rows[0] if rows else None
+
+    @_guarded
+    def find(self, sweep, config):
+        """The run of ``config`` in ``sweep``, or None."""
+        rows = self.runs(sweep=sweep, where="config_hash = ?", where_args=[self.key(config)])
         return rows[0] if rows else None
 
     def done_runs(self, sweep):
@@ -160,8 +269,17 @@ class RunStore:
         """
         return self.runs(sweep=sweep, where=f"status IN {DONE}")
 
+    @_guarded
+    def held_keys(self, sweep):
+        """Keys of the sweep's runs being trained now under a live lease (by any runner)."""
+        rows = self.db.execute("SELECT config_hash FROM runs WHERE sweep = ? AND status = 'running' "
+                               "AND lease_until > ?", [sweep, time.time()]).fetchall()
+        return {r[0] for r in rows}
+
+    @_guarded
     def runs(self, sweep=None, status=None, where=None, where_args=None, order_by="id", limit=None):
-        """Runs as dicts with ``config`` parsed; ``where`` may use json_extract(config, '$.name')."""
+        """Runs as dicts with ``config`` parsed and file paths resolved; ``where`` may use
+        json_extract(config, '$.name')."""
         clauses, args = [], []
         if sweep is not None:
             clauses.append("sweep = ?")
@@ -173,21 +291,47 @@ class RunStore:
             clauses.append(f"({where})")
             args.extend(where_args or [])
         rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, order_by=order_by, limit=limit)
-        return [{**row, "config": json.loads(row["config"])} for row in rows]
+        return [{**row, "config": json.loads(row["config"]), **{p: self.resolve(row[p]) for p in PATHS}}
+                for row in rows]
+
+    def resolve(self, stored):
+        """A stored file path -> where the file is: relative paths from the store's folder; an absolute
+        one as it is if it exists, else the longest tail of it (at least sweep/file) found in the folder,
+        which is where a store moved with its runs folder keeps them."""
+        if stored is None:
+            return None
+        path = Path(stored)
+        if not path.is_absolute():
+            return str(self.folder / path)
+        if not path.exists():
+            for start in range(1, len(path.parts) - 1):
+                moved = self.folder.joinpath(*path.parts[start:])
+                if moved.exists():
+                    return str(moved)
+        return str(path)
 
     def get(self, run_id):
         rows = self.runs(where="id = ?", where_args=[run_id])
         return rows[0] if rows else None
 
+    @_guarded
     def epochs(self, run_id):
         return list(self.db["epochs"].rows_where("run_id = ?", [run_id], order_by="epoch"))
 
-    def val_acc_at(self, sweep, epoch, exclude_hash=None):
-        """Validation accuracies of the sweep's recorded runs at ``epoch`` (early-termination peers)."""
+    @_guarded
+    def val_accs(self, sweep, epochs, exclude_hash=None):
+        """{epoch: [validation accuracies]} of the sweep's recorded runs (early-termination peers)."""
+        epochs = list(epochs)
+        peers = {e: [] for e in epochs}
+        if not epochs:
+            return peers
         rows = self.db.execute(
-            "SELECT e.val_acc FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.sweep = ? AND e.epoch = ? "
-            "AND r.config_hash != ? AND e.val_acc IS NOT NULL", [sweep, epoch, exclude_hash or ""]).fetchall()
-        return [r[0] for r in rows]
+            f"SELECT e.epoch, e.val_acc FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.sweep = ? "
+            f"AND e.epoch IN ({', '.join('?' * len(epochs))}) AND r.config_hash != ? AND e.val_acc IS NOT NULL",
+            [sweep, *epochs, exclude_hash or ""]).fetchall()
+        for epoch, val_acc in rows:
+            peers[epoch].append(val_acc)
+        return peers
 
     def best(self, metric="test_f1", sweep=None, lowest=False, where=None, where_args=None):
         """The finished run with the highest (or lowest) ``metric``, among those matching ``where``."""
@@ -197,3 +341,12 @@ class RunStore:
         rows = self.runs(sweep=sweep, status="finished", where=clause, where_args=where_args,
                          order_by=f"{metric} {'ASC' if lowest else 'DESC'}, id", limit=1)
         return rows[0] if rows else None
+
+
+def _free(row, owner, now, rerun_before):
+    """May ``owner`` claim this existing run now? (see RunStore.claim)"""
+    if row["status"] in DONE:
+        return rerun_before is not None and (row["ended_at"] or 0) < rerun_before
+    if row["status"] == "running" and row["claimed_by"] != owner:
+        return (row["lease_until"] or 0) < now or _holder_gone(row["claimed_by"])
+    return True

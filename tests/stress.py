@@ -1,16 +1,22 @@
-"""Fault injection: SIGKILL the runner or a random worker at random moments, resume, verify.
+"""Fault injection: SIGKILL runners and workers at random moments, resume, verify.
 
-    python tests/stress.py --kills 20        (make stress)
+    python tests/stress.py --kills 20 [--seed S] [--scenarios local coop dask]        (make stress)
 
-A sweep of 12 short configurations runs with --jobs 2. After every kill the
-sweep is resumed; after the last one it is run to completion. Then it checks
-that every configuration finished exactly once, with no duplicate, no lost
-run, every weights file loadable and reproducing its stored test accuracy,
-and PRAGMA integrity_check ok. Exits 1 on any failure.
+Three scenarios, each a sweep of 12 (--configs) short configurations in a store of its own:
+- local: one runner with --jobs 2; each kill hits the runner (then restarted) or one of its workers;
+- coop: two cooperating runners with --jobs 1; each kill hits one of them (then restarted);
+- dask: a runner on a real dask cluster (scheduler and a 2-process worker); each kill hits a worker process.
+After the kills the runners finish, and a last resume must complete everything. Then it checks that every
+configuration finished exactly once, no result arrived for a run already recorded (nothing trained twice),
+every weights file loads and reproduces its stored test accuracy, and PRAGMA integrity_check is ok.
+The kill schedule is drawn from --seed (printed), so a failure can be replayed. Exits 1 on any failure.
 """
 import argparse
+import os
 import random
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -27,63 +33,147 @@ from mlp.data import load_dataset  # noqa: E402
 from mlp.metrics import evaluate  # noqa: E402
 from mlp.model_io import load_weights  # noqa: E402
 from runner.sweep import expand, validate  # noqa: E402
-from store import RunStore, config_hash  # noqa: E402
+from store import RunStore  # noqa: E402
 
 SPEC = {
     "name": "stress", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
     "parameters": {
         "dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 12000},
         "num_layers": {"value": 2}, "hidden_size": {"value": 64},
-        "seed": {"values": list(range(12))},
     },
 }
+SCENARIOS = ("local", "coop", "dask")
+TRAINED_TWICE = "a result arrived for a run another runner had recorded"
 
 
-def worker_pids(runner_pid):
-    out = subprocess.run(["pgrep", "-P", str(runner_pid)], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out if "popen_loky" in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
+def children(pid, marker):
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if marker in Path(f"/proc/{p}/cmdline").read_text(errors="ignore")]
 
 
-def start_runner(sweep_file, folder):
-    return subprocess.Popen([sys.executable, "-m", "runner", str(sweep_file), "--jobs", "2", "--quiet",
-                             "--wandb_mode", "disabled", "--db", str(folder / "runs.db"),
-                             "--runs_dir", str(folder / "runs")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+class Scenario:
+    """Runner processes over one folder; the log of every runner's output is kept to look for double trainings."""
+
+    def __init__(self, name, folder, runners=1, jobs=2, extra=()):
+        self.name, self.folder, self.n_runners, self.jobs, self.extra = name, folder, runners, jobs, list(extra)
+        self.sweep_file = folder / "stress.yaml"
+        self.logs = []
+        self.runners = []
+
+    def start_runner(self):
+        log = open(self.folder / f"runner{len(self.logs)}.log", "w")
+        self.logs.append(log.name)
+        return subprocess.Popen([sys.executable, "-m", "runner", str(self.sweep_file), "--jobs", str(self.jobs),
+                                 "--quiet", "--wandb_mode", "disabled", "--db", str(self.folder / "runs.db"),
+                                 "--runs_dir", str(self.folder / "runs"), *self.extra],
+                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+    def start(self):
+        self.runners = [self.start_runner() for _ in range(self.n_runners)]
+
+    def running(self):
+        return any(r.poll() is None for r in self.runners)
+
+    def kill(self, rng):
+        """Kill one victim -> its kind; the local scenario picks a worker or the runner, coop a runner."""
+        i = rng.randrange(len(self.runners))
+        workers = children(self.runners[i].pid, "popen_loky")
+        if self.name == "local" and workers and rng.random() < 0.5:
+            os.kill(rng.choice(workers), signal.SIGKILL)
+            return "worker"
+        self.runners[i].send_signal(signal.SIGKILL)
+        self.runners[i].wait()
+        self.runners[i] = self.start_runner()
+        return "runner"
+
+    def finish(self):
+        for r in self.runners:
+            r.wait()
+        final = self.start_runner()  # the resume that must complete everything
+        final.wait()
+        return final.returncode
+
+    def close(self):
+        pass
 
 
-def inject(sweep_file, folder, kills, rng):
-    """Kill ``kills`` times at random moments; returns a log of (victim, seconds after start)."""
+class DaskScenario(Scenario):
+    """A runner on a real dask cluster; the kills hit the cluster's worker processes, which their nanny restarts."""
+
+    def __init__(self, folder):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.address = f"tcp://127.0.0.1:{port}"
+        super().__init__("dask", folder, extra=["--backend", "dask", "--scheduler", self.address])
+        self.cluster_log = open(folder / "cluster.log", "w")
+        logged = {"stdout": self.cluster_log, "stderr": subprocess.STDOUT, "cwd": folder}
+        self.scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host",
+                                           "127.0.0.1", "--port", str(port), "--no-dashboard"], **logged)
+        self.worker = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", self.address,
+                                        "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], **logged)
+
+    def running_workers(self):
+        """Pids of the workers registered with the scheduler, once both are (one killed while it starts
+        takes its nanny and the whole `dask worker` down: that is dask's, not what is tested here)."""
+        from dask.distributed import Client
+
+        with Client(self.address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=120)
+            return list(client.run(os.getpid).values())
+
+    def start(self):
+        self.running_workers()
+        super().start()
+
+    def kill(self, rng):
+        os.kill(rng.choice(self.running_workers()), signal.SIGKILL)
+        return "dask worker"
+
+    def close(self):
+        for process in (self.worker, self.scheduler):
+            process.terminate()
+            process.wait(timeout=60)
+
+
+def wait_for_a_running_run(scenario, timeout=300):
+    """Kills land mid-run: wait until a live runner has a run in flight (or the runners are done); runs a
+    killed runner left 'running' do not count."""
+    deadline = time.time() + timeout
+    while scenario.running() and time.time() < deadline:
+        live = {r.pid for r in scenario.runners if r.poll() is None}
+        try:
+            with sqlite3.connect(scenario.folder / "runs.db") as db:
+                owners = db.execute("SELECT claimed_by FROM runs WHERE status = 'running'").fetchall()
+            if any(int(owner.split(":")[1]) in live for (owner,) in owners if owner):
+                return
+        except sqlite3.Error:  # the store or its tables are not there yet
+            pass
+        time.sleep(0.2)
+
+
+def inject(scenario, kills, rng):
+    """Kill ``kills`` times at random moments while runs are in flight; returns the victims' kinds."""
     log = []
-    runner = start_runner(sweep_file, folder)
+    scenario.start()
     while len(log) < kills:
-        delay = rng.uniform(0.5, 4.0)
-        time.sleep(delay)
-        if runner.poll() is not None:  # finished before the kill: nothing left to hurt
+        wait_for_a_running_run(scenario)
+        time.sleep(rng.uniform(0.5, 4.0))
+        if not scenario.running():  # finished before the kill: nothing left to hurt
             break
-        workers = worker_pids(runner.pid)
-        if workers and rng.random() < 0.5:
-            victim = rng.choice(workers)
-            subprocess.run(["kill", "-9", str(victim)])
-            log.append(("worker", round(delay, 2)))
-        else:
-            runner.send_signal(signal.SIGKILL)
-            runner.wait()
-            log.append(("runner", round(delay, 2)))
-            runner = start_runner(sweep_file, folder)
-    runner.wait()
-    final = start_runner(sweep_file, folder)  # the resume that must complete everything
-    final.wait()
-    return log, final.returncode
+        victim = scenario.kill(rng)
+        if victim:
+            log.append(victim)
+    return log, scenario.finish()
 
 
-def verify(folder, spec):
+def verify(scenario, spec, data):
     """-> dict of the checks, each a count (0 is good) or a verdict."""
-    expected = {config_hash(c): c for c in expand(spec)}
-    store = RunStore(folder / "runs.db", create=False)
-    rows = store.runs(sweep="stress")
+    store = RunStore(scenario.folder / "runs.db", create=False)
+    expected = {store.key(c) for c in expand(spec)}
+    rows = store.runs(sweep=spec["name"])
     finished = [r for r in rows if r["status"] == "finished"]
     hashes = [r["config_hash"] for r in rows]
-    data = load_dataset("mnist")
     bad_weights = 0
     for row in finished:
         try:
@@ -94,45 +184,67 @@ def verify(folder, spec):
         except Exception:
             bad_weights += 1
     return {
-        "configurations finished exactly once": f"{len({r['config_hash'] for r in finished} & set(expected))}"
+        "configurations finished exactly once": f"{len({r['config_hash'] for r in finished} & expected)}"
                                                  f"/{len(expected)}",
         "duplicates": len(hashes) - len(set(hashes)),
-        "lost runs": len(set(expected) - {r["config_hash"] for r in finished}),
+        "lost runs": len(expected - {r["config_hash"] for r in finished}),
+        "trained twice": sum(Path(log).read_text().count(TRAINED_TWICE) for log in scenario.logs),
+        "claims again after kills": sum(r["attempts"] for r in rows) - len(rows),
         "bad weights files": bad_weights,
         "integrity_check": store.db.execute("PRAGMA integrity_check").fetchone()[0],
     }
 
 
-def sized_for(kills):
-    """The sweep, its runs long enough that ``kills`` kills (0.5-4 s apart) land before it can finish."""
-    spec = {**SPEC, "parameters": {**SPEC["parameters"], "epochs": {"value": max(6, 2 * kills)}}}
+def sized_for(kills, configs):
+    """The sweep of ``configs`` runs, long enough that ``kills`` kills (0.5-4 s apart) land before it can finish."""
+    spec = {**SPEC, "parameters": {**SPEC["parameters"], "epochs": {"value": max(6, 2 * kills)},
+                                   "seed": {"values": list(range(configs))}}}
     validate(spec)
     return spec
 
 
+def make_scenario(name, folder):
+    folder.mkdir()
+    if name == "dask":
+        return DaskScenario(folder)
+    return Scenario(name, folder, runners=2, jobs=1) if name == "coop" else Scenario(name, folder)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=20)
+    parser.add_argument("--kills", type=int, default=20, help="kills in each scenario")
     parser.add_argument("--seed", type=int, default=None, help="seed of the kill schedule (default: random)")
+    parser.add_argument("--scenarios", nargs="+", choices=SCENARIOS, default=list(SCENARIOS))
+    parser.add_argument("--configs", type=int, default=12, help="configurations in each scenario's sweep")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    spec = sized_for(args.kills)
+    rng, spec, data = random.Random(seed), sized_for(args.kills, args.configs), load_dataset("mnist")
+    print(f"kill schedule seed {seed} (replay with --seed {seed})")
+    ok = True
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        sweep_file = folder / "stress.yaml"
-        sweep_file.write_text(yaml.safe_dump(spec))
-        started = time.time()
-        log, final_code = inject(sweep_file, folder, args.kills, random.Random(seed))
-        checks = verify(folder, spec)
-    victims = {v: sum(1 for who, _ in log if who == v) for v in ("runner", "worker")}
-    print(f"kill schedule seed {seed}: {len(log)} kills ({victims['runner']} runner, {victims['worker']} worker) "
-          f"in {time.time() - started:.0f}s; final resume exit {final_code}")
-    for name, value in checks.items():
-        print(f"{name}: {value}")
-    ok = (len(log) == args.kills and final_code == 0 and checks["duplicates"] == 0 and checks["lost runs"] == 0
-          and checks["bad weights files"] == 0 and checks["integrity_check"] == "ok")
-    if len(log) < args.kills:
-        print(f"FAILED: the sweep finished after {len(log)} of {args.kills} kills; make it longer")
+        for name in args.scenarios:
+            scenario = make_scenario(name, Path(tmp) / name)
+            scenario.sweep_file.write_text(yaml.safe_dump(spec))
+            started = time.time()
+            try:
+                log, final_code = inject(scenario, args.kills, rng)
+                checks = verify(scenario, spec, data)
+            finally:
+                scenario.close()
+            kinds = ", ".join(f"{log.count(k)} {k}" for k in sorted(set(log))) or "none"
+            print(f"[{name}] {len(log)} kills ({kinds}) in {time.time() - started:.0f}s; final resume exit {final_code}")
+            for check, value in checks.items():
+                print(f"[{name}] {check}: {value}")
+            passed = (len(log) == args.kills and final_code == 0 and checks["duplicates"] == 0
+                      and checks["lost runs"] == 0 and checks["trained twice"] == 0
+                      and checks["bad weights files"] == 0 and checks["integrity_check"] == "ok")
+            if len(log) < args.kills:
+                print(f"[{name}] FAILED: the sweep finished after {len(log)} of {args.kills} kills; make it longer")
+            if not passed:
+                for log_file in [*scenario.logs, scenario.folder / "cluster.log"]:
+                    if Path(log_file).exists():
+                        print(f"[{name}] {Path(log_file).name}:\n" + Path(log_file).read_text()[-3000:])
+            ok &= passed
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1
 

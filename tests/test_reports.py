@@ -30,7 +30,7 @@ from reports.context import BuildContext, describe, fmt, label
 from reports.export import export
 from reports.wandb_log import log_section
 from runner.sweep import expand
-from store import RunStore, config_hash
+from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"train_size": 500, "dtype": "float32", "hidden_size": 16}
@@ -213,7 +213,7 @@ def facts_2_10(store):
         options = S.fashion_options(source["config"])
         assert options["dataset"] == "fashion_mnist" and options["augment"] <= source["config"]["augment"]
         spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
-        key = config_hash(expand(quick(spec))[0])
+        key = store.key(expand(quick(spec))[0])
         (run,) = store.runs(sweep="fashion", where="config_hash = ?", where_args=[key])
         results.append((run["test_acc"], -run["id"], source["id"]))
         facts |= {f"run{run['id']}.config": describe(source["config"]), f"run{run['id']}.source": source["id"],

@@ -19,8 +19,9 @@ from mlp.model_io import load_weights
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext
 from runner.sweep import SweepError, expand, load_sweep, validate
-from runner.sweeper import MAX_DEATHS_PER_RUN, Proposer, _give_up_on, run_sweep
-from store import RunStore, config_hash
+from runner.lease import Lease
+from runner.sweeper import MAX_DEATHS_PER_RUN, Proposer, run_sweep, worker_lost
+from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 2000},
@@ -66,8 +67,8 @@ def n_finished(db):
 def assert_complete(tmp_path, spec_file, data):
     """Exactly one finished row per configuration, and every weights file reproduces its test accuracy."""
     spec = load_sweep(spec_file)
-    expected = {config_hash(c) for c in expand(spec)}
     store = RunStore(tmp_path / "runs.db", create=False)
+    expected = {store.key(c) for c in expand(spec)}
     rows = store.runs(sweep=spec["name"])
     hashes = [r["config_hash"] for r in rows]
     assert len(hashes) == len(set(hashes)), "a configuration is recorded twice"
@@ -93,7 +94,7 @@ def test_sweep_records_each_config_once_and_resumes_as_a_no_op(tmp_path, jobs, d
                                                       "learning_rate": {"values": [0.01, 0.001]}})
     spec = load_sweep(spec_file)
     store = RunStore(tmp_path / "runs.db")
-    ctx = JobContext(sweep=spec["name"], runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled")
+    ctx = JobContext(sweep=spec["name"], runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
     first = run_sweep(spec, store, jobs=jobs, ctx=ctx, progress=False)
     assert first["counts"] == {"finished": 4}
     second = run_sweep(spec, store, jobs=jobs, ctx=ctx, progress=False)
@@ -158,8 +159,7 @@ def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path, d
         "learning_rate": {"values": [0.05, 1.0e12]}, "dataset": {"values": ["mnist", "fashion_mnist"]}})
     spec = load_sweep(spec_file)
     store = RunStore(tmp_path / "runs.db")
-    ctx = JobContext(sweep="mixed", runs_dir=str(tmp_path / "runs"), data_dir=str(only_mnist),
-                     db_path=str(store.path), wandb_mode="disabled")
+    ctx = JobContext(sweep="mixed", runs_dir=str(tmp_path / "runs"), data_dir=str(only_mnist), wandb_mode="disabled")
     summary = run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)
     assert summary["counts"] == {"finished": 1, "diverged": 1, "failed": 2}
     by_key = {(r["config"]["dataset"], r["config"]["learning_rate"]): r for r in store.runs(sweep="mixed")}
@@ -185,7 +185,7 @@ def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
                             early_terminate={"type": "hyperband", "min_iter": 2, "eta": 2})
     spec = load_sweep(spec_file)
     store = RunStore(tmp_path / "runs.db")
-    ctx = JobContext(sweep="et", runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled",
+    ctx = JobContext(sweep="et", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled",
                      early_terminate=spec["early_terminate"])
     run_sweep(spec, store, jobs=1, ctx=ctx, progress=False)  # one job: the slow run sees every peer
     slow = store.runs(sweep="et", where="json_extract(config, '$.learning_rate') < 1e-5")[0]
@@ -202,23 +202,12 @@ def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
                             method="bayes", run_cap=12)
     spec = load_sweep(spec_file)
     store = RunStore(tmp_path / "runs.db")
-    ctx = JobContext(sweep="bo", runs_dir=str(tmp_path / "runs"), db_path=str(store.path), wandb_mode="disabled")
+    ctx = JobContext(sweep="bo", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
     run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)
     rows = store.runs(sweep="bo")
     assert len(rows) == 12 and len({r["config_hash"] for r in rows}) == 12
     assert all(1e-4 <= r["config"]["learning_rate"] <= 0.1 for r in rows)
     assert run_sweep(spec, store, jobs=2, ctx=ctx, progress=False)["counts"] == {}
-
-
-def test_the_dask_backend_runs_a_sweep_on_a_local_cluster(tmp_path):
-    from dask.distributed import LocalCluster
-
-    spec_file = write_sweep(tmp_path, "dasked", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}})
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        out = subprocess.run(runner_cmd(spec_file, tmp_path) + ["--backend", "dask", "--scheduler", cluster.scheduler_address],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert n_finished(tmp_path / "runs.db") == 3
 
 
 BAD_SWEEPS = {
@@ -274,8 +263,7 @@ def test_store_filters_match_list_values_and_refuse_odd_keys(tmp_path):
                                                    "hidden_size": {"values": [[16, 8], [8, 8]]}})
     spec = load_sweep(spec_file)
     store = RunStore(tmp_path / "runs.db")
-    run_sweep(spec, store, jobs=1, ctx=JobContext(sweep="filters", runs_dir=str(tmp_path / "runs"),
-                                                   db_path=str(store.path), wandb_mode="disabled"), progress=False)
+    run_sweep(spec, store, jobs=1, ctx=JobContext(sweep="filters", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled"), progress=False)
     query = [sys.executable, "-m", "store", "--db", str(tmp_path / "runs.db"), "list", "--json", "--filter"]
     out = subprocess.run(query + ["hidden_size=[16, 8]"], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 1 and '"hidden_size": [16, 8]' in out.stdout
@@ -289,12 +277,13 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     proposer, deaths = Proposer(spec, store, batch_size=2), Counter()
     doomed, finished = expand(spec)
     store.record("deaths", finished, {"status": "finished"})
-    for attempt in range(1, MAX_DEATHS_PER_RUN + 1):
-        store.mark_running("deaths", doomed)  # the run is in flight when its worker dies
-        given_up = _give_up_on(store, "deaths", proposer, deaths)
-        assert given_up == ([doomed] if attempt == MAX_DEATHS_PER_RUN else [])
-    (row,) = store.runs(sweep="deaths", where="config_hash = ?", where_args=[config_hash(doomed)])
+    with Lease(store) as lease:
+        for attempt in range(1, MAX_DEATHS_PER_RUN + 1):
+            assert proposer.claim_next(lease, set()) == doomed  # in flight when its worker dies
+            assert worker_lost(store, "deaths", doomed, proposer, deaths) == (attempt == MAX_DEATHS_PER_RUN)
+    (row,) = store.runs(sweep="deaths", where="config_hash = ?", where_args=[store.key(doomed)])
     assert row["status"] == "failed" and "worker process died" in row["error"]
+    assert row["attempts"] == MAX_DEATHS_PER_RUN, "each death sent the same claim out again"
     assert proposer.next_batch() == [], "nothing left to run in this invocation"
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
 

@@ -1,4 +1,5 @@
-"""A shortened `make stress`: three SIGKILLs during a real sweep, then the full consistency check."""
+"""A shortened `make stress`: one SIGKILL mid-run with cooperating runners and one on a dask cluster, each in a
+4-run sweep, then the checks (a killed runner or loky worker alone: tests/test_runner.py)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -6,11 +7,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_three_kills_lose_and_double_nothing():
-    out = subprocess.run([sys.executable, str(ROOT / "tests" / "stress.py"), "--kills", "3"],
-                         capture_output=True, text=True, timeout=600)
+def test_kills_of_runners_and_workers_lose_and_double_nothing():
+    out = subprocess.run([sys.executable, str(ROOT / "tests" / "stress.py"), "--kills", "1", "--configs", "4", "--scenarios", "coop", "dask"],
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
-    assert "configurations finished exactly once: 12/12" in lines
-    assert {"duplicates: 0", "lost runs: 0", "bad weights files: 0", "integrity_check: ok", "PASS"} <= set(lines)
-    assert "3 kills" in lines[0]
+    assert lines[0].startswith("kill schedule seed ")
+    for name in ("coop", "dask"):
+        assert any(line.startswith(f"[{name}] 1 kills") and line.endswith("final resume exit 0") for line in lines)
+        assert {f"[{name}] {check}" for check in ("configurations finished exactly once: 4/4", "duplicates: 0",
+                                                  "lost runs: 0", "trained twice: 0", "bad weights files: 0",
+                                                  "integrity_check: ok")} <= set(lines)
+    assert lines[-1] == "PASS"

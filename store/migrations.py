@@ -1,0 +1,67 @@
+"""The store's schema history: each change is one named migration, applied once when a store is opened.
+
+sqlite-utils keeps the names of the applied migrations in ``_sqlite_migrations``;
+a store's schema version is how many of ours it has. A released migration is
+never edited (stores in the wild have run it): a change of schema is a new one.
+The column lists here are frozen copies, not the live ones in ``db.py``.
+"""
+from pathlib import Path
+
+import sqlite_utils
+
+MIGRATIONS = sqlite_utils.Migrations("mlp-sweeps-store")
+
+_METRICS_V1 = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1",
+               "test_loss", "test_acc", "test_precision", "test_recall", "test_f1")
+
+
+@MIGRATIONS()
+def m001_tables(db):
+    """The tables of the first store (commit d1d93f3, which created them if missing): a no-op on its stores."""
+    db["sweeps"].create({"name": str, "spec": str, "created_at": float}, pk="name", if_not_exists=True)
+    db["runs"].create({"id": int, "sweep": str, "config": str, "config_hash": str, "status": str,
+                       "started_at": float, "ended_at": float, "seconds": float, "epochs_done": int,
+                       **{m: float for m in _METRICS_V1},
+                       "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str},
+                      pk="id", not_null={"sweep", "config", "config_hash", "status"}, if_not_exists=True)
+    db["runs"].create_index(["sweep", "config_hash"], unique=True, if_not_exists=True)
+    db["runs"].create_index(["status"], if_not_exists=True)
+    db["epochs"].create({"run_id": int, "epoch": int, "train_loss": float, "train_acc": float, "val_loss": float,
+                         "val_acc": float, "val_f1": float, "learning_rate": float, "seconds": float},
+                        pk=("run_id", "epoch"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+
+
+@MIGRATIONS()
+def m002_leases(db):
+    """Cooperating runners: who holds a running run, until when, and how many times it was claimed."""
+    runs = db["runs"]
+    runs.add_column("claimed_by", str)
+    runs.add_column("lease_until", float)
+    runs.add_column("attempts", int)
+    db.execute("UPDATE runs SET attempts = 1")
+
+
+@MIGRATIONS()
+def m003_meta(db):
+    """Store-wide settings, such as the option defaults that config keys leave out."""
+    db["meta"].create({"name": str, "value": str}, pk="name")
+
+
+@MIGRATIONS()
+def m004_relative_paths(db):
+    """Absolute file paths inside the store's folder become relative to it, so the folder can move."""
+    folder = Path(db.execute("PRAGMA database_list").fetchone()[2]).resolve().parent
+    for run_id, *paths in db.execute("SELECT id, weights_path, probe_path FROM runs").fetchall():
+        relative = [relative_to(folder, p) for p in paths]
+        if relative != paths:
+            db.execute("UPDATE runs SET weights_path = ?, probe_path = ? WHERE id = ?", [*relative, run_id])
+
+
+def relative_to(folder, path):
+    """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
+    if path is None:
+        return None
+    try:
+        return str(Path(path).relative_to(folder))
+    except ValueError:
+        return str(path)
