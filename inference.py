@@ -10,12 +10,13 @@ import json
 import sys
 from pathlib import Path
 
+from cli import OneLineParser, one_line_errors, parse_known
 from mlp import NeuralNetwork
-from mlp.data import DataError, load_dataset
+from mlp.data import load_dataset
 from mlp.metrics import evaluate
-from mlp.model_io import ModelFileError, load_weights
+from mlp.model_io import load_weights
 from mlp.neural_network import INPUT_SIZE, N_CLASSES
-from mlp.options import RUN_OPTION_NAMES, ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
+from mlp.options import RUN_OPTION_NAMES, ConfigError, add_run_options, resolve_config
 
 HERE = Path(__file__).resolve().parent
 
@@ -80,7 +81,7 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     pre = OneLineParser(add_help=False)
     pre.add_argument("--config", "--config_path", dest="config", default=None)
-    try:
+    with one_line_errors("inference.py"):
         given = pre.parse_known_args(argv)[0].config
         defaults = read_config(find(given or "best_config.json"), required=given is not None)
         args = parse_known(build_parser(defaults), argv)
@@ -90,8 +91,6 @@ def main(argv=None):
         model = NeuralNetwork(config)
         model.set_weights(weights)
         data = load_dataset(config["dataset"], args.data_dir, dtype=model.dtype)
-    except (ConfigError, ModelFileError, DataError, ValueError) as exc:
-        exit_with_error("inference.py", exc)
     scores = evaluate_model(model, data.X_test, data.y_test)
     print(f"{config['dataset']} test: accuracy {scores['accuracy']:.4f}  precision {scores['precision']:.4f}  "
           f"recall {scores['recall']:.4f}  f1 {scores['f1']:.4f}")

@@ -8,12 +8,13 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from mlp.data import DataError, check_available
-from mlp.options import ConfigError, OneLineParser, add_run_options, exit_with_error, parse_known, resolve_config
-from runner.job import JobContext, add_job_options, run_one
+from cli import OneLineParser, add_job_options, one_line_errors, parse_known
+from mlp.data import check_available
+from mlp.options import ConfigError, add_run_options, resolve_config
+from runner.job import JobContext, run_one
 from runner.lease import Lease
 from runner.recording import key_defaults, persist, save_atomically
-from store import RunStore, StoreError
+from store import RunStore
 
 
 def build_parser():
@@ -37,19 +38,16 @@ def print_epoch(m):
 
 def main(argv=None):
     args = parse_known(build_parser(), argv)
-    try:  # every check before anything is written
+    with one_line_errors("train.py"):  # every check before anything is written
         config = resolve_config(args)
         check_available(config["dataset"], args.data_dir)
         if args.save_model and not Path(args.save_model).resolve().parent.is_dir():
             raise ConfigError(f"--save_model {args.save_model}: its folder does not exist")
         store = RunStore(args.db)
         store.use_defaults(key_defaults())
-    except (ConfigError, DataError, StoreError) as exc:
-        exit_with_error("train.py", exc)
-    ctx = JobContext(sweep=args.sweep, runs_dir=args.runs_dir, data_dir=args.data_dir,
-                     wandb_mode=args.wandb_mode, wandb_project=args.wandb_project, wandb_entity=args.wandb_entity)
+    ctx = JobContext.from_args(args, args.sweep)
     try:
-        with Lease(store) as lease:
+        with one_line_errors("train.py"), Lease(store) as lease:
             claimed = lease.claim(args.sweep, config, rerun_before=time.time() if args.rerun else None) is not None
             if claimed:
                 with threadpool_limits(limits=max(args.blas_threads, 1)):
@@ -59,8 +57,6 @@ def main(argv=None):
     except KeyboardInterrupt:  # the lease released the claimed run as failed, not running forever
         print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
         return 130
-    except StoreError as exc:
-        exit_with_error("train.py", exc)
 
 
 def report(run, args, trained):

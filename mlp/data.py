@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cli import OneLineParser, one_line_errors
+
 from .data_sources import DATASETS, DataError, locate, read_source
 
 CLASS_NAMES = {
@@ -76,19 +78,15 @@ def validation_split(X, y, fraction, seed, train_size=0):
 
 def main(argv=None):
     """Make the datasets available now: a download into the per-user cache where no source has them."""
-    from .options import OneLineParser, exit_with_error  # noqa: PLC0415 - options imports this module
-
     parser = OneLineParser(prog="python -m mlp.data", description=main.__doc__)
     parser.add_argument("command", choices=("fetch",))
     parser.add_argument("-d", "--dataset", nargs="+", choices=DATASETS, default=list(DATASETS),
                         help="datasets to fetch (default: both)")
     parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (default: $MLP_DATA_DIR)")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors(parser.prog):
         for name in args.dataset:
             print(f"{name}: {locate(name, args.data_dir or os.environ.get('MLP_DATA_DIR'))}")
-    except DataError as exc:
-        exit_with_error(parser.prog, exc)
     return 0
 
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cli import InputError
+
 DATASETS = ("mnist", "fashion_mnist")
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")  # X_train, y_train, X_test, y_test
@@ -39,7 +41,7 @@ HINT = ("set MLP_DATA_DIR (or --data_dir) to a folder with mnist/ and fashion_mn
         "files, or MLP_DATA_URL to a mirror laid out as BASE/mnist/<file>")
 
 
-class DataError(RuntimeError):
+class DataError(InputError, RuntimeError):
     """The data cannot be had; the message says which files and which setting."""
 
 

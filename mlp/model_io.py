@@ -9,6 +9,8 @@ import pickle
 
 import numpy as np
 
+from cli import InputError
+
 ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
@@ -16,7 +18,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class ModelFileError(ValueError):
+class ModelFileError(InputError, ValueError):
     """The file is missing, corrupt, or not a dict of weight arrays; the message says which."""
 
 

@@ -46,10 +46,6 @@ class NeuralLayer:
             self._ones = np.ones((1, n), dtype=self.W.dtype)
         return self._ones[:, :n]
 
-    @property
-    def shape(self):
-        return self.W.shape
-
     def forward(self, X):
         """(b, in) -> (b, out); keeps X and A for the backward pass."""
         self.X = X

@@ -8,6 +8,8 @@ optimizer step is a few vectorised operations for the whole network.
 """
 import numpy as np
 
+from cli import InputError
+
 from .activations import ACTIVATIONS
 from .metrics import evaluate
 from .neural_layer import INITIALIZERS, NeuralLayer
@@ -18,6 +20,10 @@ from .training import fit
 
 INPUT_SIZE = 784
 N_CLASSES = 10
+
+
+class WeightsError(InputError, ValueError):
+    """Weights that cannot make a network; the message names the array and what is wrong with it."""
 
 
 class NeuralNetwork:
@@ -131,18 +137,18 @@ class NeuralNetwork:
             Ws = [np.asarray(weights[f"W{i}"], dtype=np.float64) for i in range(n)]
             bs = [np.asarray(weights[f"b{i}"], dtype=np.float64) for i in range(n)]
         except KeyError as exc:
-            raise ValueError(f"weights need W0..W{n - 1} and b0..b{n - 1}; missing {exc.args[0]}") from None
+            raise WeightsError(f"weights need W0..W{n - 1} and b0..b{n - 1}; missing {exc.args[0]}") from None
         if n == 0 or any(W.ndim != 2 for W in Ws):
-            raise ValueError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
+            raise WeightsError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
         for i in range(n):
             n_in, n_out = Ws[i].shape
             if n_in != n_out and bs[i].size == n_in and (i == 0 or Ws[i - 1].shape[1] != n_in):
-                raise ValueError(f"W{i} has shape {Ws[i].shape} but b{i} has {n_in} values: W{i} looks transposed; "
+                raise WeightsError(f"W{i} has shape {Ws[i].shape} but b{i} has {n_in} values: W{i} looks transposed; "
                                  f"weights are (in, out), so pass W{i}.T of shape {(n_out, n_in)}")
             if bs[i].shape not in ((n_out,), (1, n_out)):
-                raise ValueError(f"layer {i}: b{i} has shape {bs[i].shape}; expected ({n_out},) or (1, {n_out})")
+                raise WeightsError(f"layer {i}: b{i} has shape {bs[i].shape}; expected ({n_out},) or (1, {n_out})")
             if i and Ws[i].shape[0] != Ws[i - 1].shape[1]:
-                raise ValueError(f"layer {i}: W{i} {Ws[i].shape} does not follow W{i - 1} {Ws[i - 1].shape}")
+                raise WeightsError(f"layer {i}: W{i} {Ws[i].shape} does not follow W{i - 1} {Ws[i - 1].shape}")
         self.input_size, self.output_size = Ws[0].shape[0], Ws[-1].shape[1]
         self.config["num_layers"] = n - 1
         self.config["hidden_size"] = [W.shape[1] for W in Ws[:-1]]

@@ -6,8 +6,9 @@ written down exactly once.
 """
 import argparse
 import math
-import sys
 from dataclasses import dataclass
+
+from cli import InputError
 
 from .activations import ACTIVATIONS
 from .data_sources import DATASETS
@@ -17,7 +18,7 @@ from .optimizers import OPTIMIZERS
 from .schedules import SCHEDULES
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A bad option value; its message is the one line shown to the user."""
 
 
@@ -177,27 +178,6 @@ def resolve_config(values):
     return config
 
 
-def exit_with_error(prog, message):
-    """Bad input ends here: one line on stderr, exit status 2."""
-    sys.stderr.write(f"{prog}: error: {message}\n")
-    sys.exit(2)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line and exit status 2, and shows every default in --help.
-
-    Abbreviations are off: ``--lr`` must not silently mean ``--lr_schedule``.
-    """
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message):
-        exit_with_error(self.prog, f"{message} (see --help)")
-
-
 class _NoteGiven(argparse.Action):
     """Store the value and note the flag as given, so a value from below (a default, a config file) never conflicts."""
 
@@ -223,11 +203,3 @@ def add_run_options(parser, defaults=None):
     parser.add_argument("--num_neurons", type=int, default=None, metavar="W", action=_NoteGiven,
                         help="the course skeleton's name: the width of every hidden layer")
     return parser
-
-
-def parse_known(parser, argv=None):
-    """Parse ``argv``; unknown flags are named in a warning, not a crash."""
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        print(f"warning: ignoring unknown argument(s): {' '.join(unknown)}", file=sys.stderr)
-    return args

@@ -1,15 +1,10 @@
 """python -m reports SECTION|all: build analysis sections of the local HTML report from the run store."""
 import sys
 
-from mlp.data import DataError
-from mlp.model_io import ModelFileError
-from mlp.options import OneLineParser, exit_with_error
-from runner.sweep import SweepError
-from runner.job import add_job_options
-from store import StoreError
+from cli import InputError, OneLineParser, add_job_options, one_line_errors
 
 from .build import make_report
-from .context import DEFAULT_OUT, BuildContext, SectionError
+from .context import DEFAULT_OUT, BuildContext
 from .sections import BUILD_ORDER, SECTIONS
 
 PROG = "python -m reports"
@@ -18,8 +13,8 @@ PROG = "python -m reports"
 def build_parser():
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].strip())
     parser.add_argument("section", choices=(*SECTIONS, "all"), help="a section 2.1 ... 2.10, or all")
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (default report/ at the project root)")
-    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel training processes (default 2)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="report folder (report/ at the project root)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel training processes")
     parser.add_argument("--no-train", dest="train", action="store_false",
                         help="never train: report only what the store holds")
     return add_job_options(parser)
@@ -27,17 +22,15 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.jobs < 1:
-        exit_with_error(PROG, f"--jobs must be >= 1; got {args.jobs}")
     ctx = BuildContext(out=args.out, db=args.db, runs_dir=args.runs_dir, data_dir=args.data_dir, jobs=args.jobs,
                        train=args.train, wandb_mode=args.wandb_mode, wandb_project=args.wandb_project,
                        wandb_entity=args.wandb_entity)
     ids = BUILD_ORDER if args.section == "all" else (args.section,)
-    try:
+    with one_line_errors(PROG):
+        if args.jobs < 1:
+            raise InputError(f"--jobs must be >= 1; got {args.jobs}")
         for section, paths in make_report(ctx, ids):
             print(f"{section.id} {section.title}: {len(section.findings.sentences)} findings, {len(paths)} figures")
-    except (SectionError, StoreError, SweepError, DataError, ModelFileError) as exc:
-        exit_with_error(PROG, exc)
     print(f"report: {ctx.out}/index.html")
     return 0
 

@@ -12,9 +12,10 @@ from typing import Callable
 
 import numpy as np
 
+from cli import DEFAULT_RUNS_DIR, InputError
 from mlp.data import check_available
 from mlp.options import RUN_OPTIONS
-from runner.job import DEFAULT_RUNS_DIR, JobContext
+from runner.job import JobContext
 from runner.sweep import expand, load_sweep, validate
 from runner.sweeper import run_sweep
 from store import RunStore
@@ -33,7 +34,7 @@ DEFAULTS = {o.name: o.default for o in RUN_OPTIONS}
 SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "train_size"}  # named only when not the default
 
 
-class SectionError(RuntimeError):
+class SectionError(InputError, RuntimeError):
     """A section cannot be built (e.g. its runs are not in the store); the message says how to fix it."""
 
 

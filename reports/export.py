@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from mlp.data import DATASETS
-from mlp.model_io import ModelFileError, load_weights
-from mlp.options import OneLineParser, exit_with_error
+from cli import OneLineParser, add_db_option, one_line_errors
+from mlp.model_io import load_weights
 from runner.recording import save_atomically
 from store import RunStore, StoreError
 
@@ -37,14 +37,12 @@ def export(store, out_dir, dataset="mnist"):
 
 def main(argv=None):
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--out_dir", default=str(ROOT), help="where the pair goes (default: the project root)")
+    add_db_option(parser)
+    parser.add_argument("--out_dir", default=str(ROOT), help="where the pair goes (the project root)")
     parser.add_argument("-d", "--dataset", default="mnist", choices=DATASETS, help="choose among runs on this dataset")
     args = parser.parse_args(argv)
-    try:
+    with one_line_errors(PROG):
         run = export(RunStore(args.db, create=False), args.out_dir, args.dataset)
-    except (StoreError, ModelFileError) as exc:
-        exit_with_error(PROG, exc)
     print(f"run {run['id']} of sweep {run['sweep']}: {describe(run['config'])}")
     print(f"stored test accuracy {run['test_acc']:.4f}  precision {run['test_precision']:.4f}  "
           f"recall {run['test_recall']:.4f}  f1 {run['test_f1']:.4f}")

@@ -1,19 +1,21 @@
 """python -m runner SWEEP.yaml --jobs N: run a sweep in parallel, resumably, into the store."""
 import sys
 
-from mlp.data import DataError, check_available
-from mlp.options import OneLineParser, exit_with_error
-from store import RunStore, StoreError
+from cli import InputError, OneLineParser, add_job_options, one_line_errors
+from mlp.data import check_available
+from store import RunStore
 
 from .fan_out import BACKENDS
-from .job import JobContext, add_job_options
-from .sweep import SweepError, datasets, load_sweep
+from .job import JobContext
+from .sweep import datasets, load_sweep
+
+PROG = "python -m runner"
 
 
 def build_parser():
-    parser = OneLineParser(prog="python -m runner", description=__doc__.split(":")[1].strip())
+    parser = OneLineParser(prog=PROG, description=__doc__.split(":")[1].strip())
     parser.add_argument("sweep_file", help="sweep YAML in the W&B sweep schema")
-    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel worker processes (default 2)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="parallel worker processes")
     add_job_options(parser)
     parser.add_argument("--backend", choices=BACKENDS, default="loky",
                         help="loky: processes here; dask: a dask.distributed cluster; wandb: W&B sweep agents (online)")
@@ -26,32 +28,25 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if args.jobs < 1:
-        exit_with_error("python -m runner", f"--jobs must be >= 1; got {args.jobs}")
-    if args.backend == "dask" and not args.scheduler:
-        exit_with_error("python -m runner", "--backend dask needs --scheduler ADDRESS")
-    try:
+    with one_line_errors(PROG):
+        if args.jobs < 1:
+            raise InputError(f"--jobs must be >= 1; got {args.jobs}")
+        if args.backend == "dask" and not args.scheduler:
+            raise InputError("--backend dask needs --scheduler ADDRESS")
         spec = load_sweep(args.sweep_file)
         for dataset in datasets(spec):
             check_available(dataset, args.data_dir)
         store = RunStore(args.db)
-    except (SweepError, DataError, StoreError) as exc:
-        exit_with_error("python -m runner", exc)
-    ctx = JobContext(sweep=spec["name"], runs_dir=args.runs_dir, data_dir=args.data_dir, wandb_mode=args.wandb_mode,
-                     wandb_project=args.wandb_project, wandb_entity=args.wandb_entity,
-                     early_terminate=spec.get("early_terminate"))
-    if args.backend == "wandb":
-        from .wandb_agent import run_agent  # noqa: PLC0415
+        ctx = JobContext.from_args(args, spec["name"], spec.get("early_terminate"))
+        if args.backend == "wandb":
+            from .wandb_agent import run_agent  # noqa: PLC0415
 
-        return run_agent(spec, store, ctx)
-    from .sweeper import run_sweep  # noqa: PLC0415
+            return run_agent(spec, store, ctx)
+        from .sweeper import run_sweep  # noqa: PLC0415
 
-    try:
         summary = run_sweep(spec, store, args.jobs, ctx, args.backend, args.scheduler, progress=not args.quiet,
                             rerun=args.rerun)
         best = store.best("val_acc", sweep=spec["name"])
-    except StoreError as exc:
-        exit_with_error("python -m runner", exc)
     counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "nothing to run"
     print(f"sweep {spec['name']}: {counts}; {summary['skipped']} already done; {summary['seconds']:.0f}s")
     if best:

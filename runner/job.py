@@ -7,26 +7,23 @@ logs everything to W&B. The weights and probe arrays come back inside the result
 for the runner to write. Failures come back as data (``status`` plus ``error``)
 so one bad configuration never stops a sweep.
 """
-import os
 import time
 import traceback
 from dataclasses import dataclass
-from pathlib import Path
 
 
+from cli import DEFAULT_RUNS_DIR
 from mlp import NeuralNetwork
 from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.training import Diverged, fit
 
 from .early_stop import EarlyTermination, StopTraining
 from .probes import Probe
-from .tracking import WANDB_MODES, start_run
+from .tracking import start_run
 
 N_PROBE_IMAGES = 1000
 # result key suffix (train_acc, val_f1, ...) -> key of model.evaluate's scores
 FINAL_SCORES = {"loss": "loss", "acc": "accuracy", "precision": "precision", "recall": "recall", "f1": "f1"}
-# Weights go beside the default store (runs.db at the project root), wherever a command is run from.
-DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
 
 
 @dataclass(frozen=True)
@@ -41,18 +38,11 @@ class JobContext:
     wandb_entity: str = None
     early_terminate: dict = None
 
-
-def add_job_options(parser):
-    """The flags saying where a job reads and writes, shared by train.py, the runner and the reports."""
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
-    parser.add_argument("--runs_dir", default=DEFAULT_RUNS_DIR,
-                        help="where weights go, one folder per sweep (else $MLP_RUNS_DIR, else runs/ at the project root)")
-    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
-    parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto",
-                        help="auto: online with credentials, offline without; disabled: no W&B")
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
-    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
-    return parser
+    @classmethod
+    def from_args(cls, args, sweep, early_terminate=None):
+        """From the flags of ``cli.add_job_options``."""
+        return cls(sweep=sweep, runs_dir=args.runs_dir, data_dir=args.data_dir, wandb_mode=args.wandb_mode,
+                   wandb_project=args.wandb_project, wandb_entity=args.wandb_entity, early_terminate=early_terminate)
 
 
 def _epoch_observer(ctx, result, wandb_run, peers, on_epoch):

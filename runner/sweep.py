@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from cli import InputError
 from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 
@@ -26,7 +27,7 @@ _OPTIONS = {o.name: o for o in RUN_OPTIONS}
 N_BAYES_CHECKS = 200  # draws of a bayes sweep's distributions that must all make valid configs
 
 
-class SweepError(ValueError):
+class SweepError(InputError, ValueError):
     """A malformed or meaningless sweep file; the message names the key and the fix."""
 
 

@@ -9,7 +9,8 @@ import netrc
 import os
 import sys
 
-WANDB_MODES = ("auto", "online", "offline", "disabled")
+from cli import WANDB_MODES
+
 
 
 def has_credentials():

@@ -5,7 +5,8 @@ agent hands out is trained by run_one and recorded in the store like any other.
 """
 import sys
 
-from mlp.options import ConfigError, exit_with_error, resolve_config
+from cli import InputError
+from mlp.options import ConfigError, resolve_config
 
 from .job import run_one
 from .recording import key_defaults, persist
@@ -14,8 +15,8 @@ from .tracking import has_credentials, resolve_mode
 
 def run_agent(spec, store, ctx):
     if resolve_mode(ctx.wandb_mode) != "online" or not has_credentials():
-        exit_with_error("python -m runner", "--backend wandb needs W&B online: run `wandb login` "
-                        "(or set WANDB_API_KEY) and a reachable server; use --backend loky otherwise")
+        raise InputError("--backend wandb needs W&B online: run `wandb login` (or set WANDB_API_KEY) and a "
+                         "reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
     store.use_defaults(key_defaults())

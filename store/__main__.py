@@ -1,15 +1,16 @@
 """python -m store: query the run store.
 
-    python -m store list [--sweep S] [--status finished] [--filter optimizer=adam] [--sort test_f1] [--limit 10]
+    python -m store [--db FILE] list [--sweep S] [--status finished] [--filter optimizer=adam] [--sort test_f1] [--limit 10]
     python -m store show RUN_ID
     python -m store best [--metric val_acc] [--sweep S]
     python -m store sweeps
 """
+import argparse
 import json
 import re
 import sys
 
-from mlp.options import OneLineParser, exit_with_error
+from cli import OneLineParser, add_db_option, one_line_errors
 
 from .db import METRICS, RUN_COLUMNS, STATUSES, RunStore, StoreError
 
@@ -20,7 +21,7 @@ CONFIG_SUMMARY = ("optimizer", "learning_rate", "num_layers", "hidden_size", "ac
 
 def build_parser():
     parser = OneLineParser(prog=PROG, description="Query the run store.")
-    parser.add_argument("--db", default=None, help="run store file (else $MLP_DB, else runs.db)")
+    add_db_option(parser)
     sub = parser.add_subparsers(dest="command", required=True)
     ls = sub.add_parser("list", help="list runs")
     ls.add_argument("--sweep")
@@ -38,6 +39,7 @@ def build_parser():
     sub.add_parser("sweeps", help="sweeps and their run counts")
     for p in sub.choices.values():
         p.error = parser.error
+        add_db_option(p, default=argparse.SUPPRESS)  # --db after the subcommand too
     return parser
 
 
@@ -110,11 +112,9 @@ def cmd_sweeps(store, args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
+    with one_line_errors(PROG):
         store = RunStore(args.db, create=False)
         {"list": cmd_list, "show": cmd_show, "best": cmd_best, "sweeps": cmd_sweeps}[args.command](store, args)
-    except StoreError as exc:
-        exit_with_error(PROG, exc)
     return 0
 
 

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from cli import InputError
+
 from .migrations import MIGRATIONS, relative_to
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
@@ -42,7 +44,7 @@ EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": 
                  "learning_rate": float, "seconds": float}
 
 
-class StoreError(RuntimeError):
+class StoreError(InputError, RuntimeError):
     """The store cannot be opened, read or written; the message names the file."""
 
 

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 QUIET = ["--quiet", "--wandb_mode", "disabled"]
 
 
-def write_grid(path, name, seeds, epochs=1, train_size=1000):
+def write_grid(path, name, seeds, epochs=1, train_size=1000, width=16):
     path.write_text(f"name: {name}\nmethod: grid\nparameters: {{epochs: {{value: {epochs}}}, "
-                    f"train_size: {{value: {train_size}}}, num_layers: {{value: 1}}, hidden_size: {{value: 16}}, "
+                    f"train_size: {{value: {train_size}}}, num_layers: {{value: 1}}, hidden_size: {{value: {width}}}, "
                     f"dtype: {{value: float32}}, seed: {{values: {list(seeds)}}}}}\n")
     return path
 
@@ -102,7 +102,8 @@ def test_a_dask_cluster_whose_workers_cannot_see_the_runners_files_finishes_ever
 
 
 def test_two_runners_on_one_sweep_train_each_configuration_once(tmp_path):
-    sweep = write_grid(tmp_path / "coop.yaml", "coop", range(8), epochs=3, train_size=4000)
+    # enough training that each run outlasts the 1 s lease on a fast, quiet machine too
+    sweep = write_grid(tmp_path / "coop.yaml", "coop", range(8), epochs=8, train_size=8000, width=128)
     cmd = [sys.executable, "-m", "runner", sweep, "--jobs", "1", "--db", tmp_path / "runs.db",
            "--runs_dir", tmp_path / "runs", *QUIET]
     # runs outlast the lease several times over: only the heartbeat keeps the other runner off them

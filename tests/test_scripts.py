@@ -151,7 +151,7 @@ def test_unknown_flag_that_prefixes_a_known_flag_is_warned_not_taken(train_modul
     """SPEC 4: unknown flags give a warning that names them, not a crash. ``--lr`` is not a train.py flag
     (the flags are -lr and --learning_rate), but argparse's prefix matching takes it for --lr_schedule and
     exits with 'invalid choice'."""
-    from mlp.options import parse_known
+    from cli import parse_known
 
     try:
         args = parse_known(train_module.build_parser(), ["--lr", "0.01", "-e", "1"])
