@@ -41,9 +41,13 @@ def wall_seconds(folder, name, runners, jobs):
 
 
 def main():
+    two_first = "--two-first" in sys.argv[1:]  # the other order, to see how much the load's drift weighs
     with tempfile.TemporaryDirectory() as folder:
+        if two_first:
+            two, two_lines = wall_seconds(folder, "two", runners=2, jobs=1)
         one, one_lines = wall_seconds(folder, "one", runners=1, jobs=2)
-        two, two_lines = wall_seconds(folder, "two", runners=2, jobs=1)
+        if not two_first:
+            two, two_lines = wall_seconds(folder, "two", runners=2, jobs=1)
     print(f"one runner, --jobs 2:        {one:6.1f}s for 8 runs   ({'; '.join(one_lines)})")
     print(f"two runners, --jobs 1 each:  {two:6.1f}s for 8 runs   ({'; '.join(two_lines)})")
     print(f"two runners / one runner: {two / one:.2f}x the time")

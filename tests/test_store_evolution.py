@@ -1,6 +1,5 @@
 """A store that outlives the code: migrations of an old store, stable config keys, final runs that stay
 final, paths that move with the store, leases, and store errors after opening."""
-import json
 import os
 import shutil
 import signal
