@@ -135,8 +135,8 @@ def _fetch_file(name, filename, md5, dest, progress):
                 tried.append(f"{url} ({exc})")
             except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, a full disk
                 tried.append(f"{url} ({getattr(exc, 'reason', None) or exc or type(exc).__name__})")
-    raise DataError(f"cannot download {name}/{filename}: tried {'; '.join(tried)}. Nothing was kept in {dest.parent}; "
-                    f"{HINT}")
+    raise DataError(f"cannot download {name}/{filename}: tried {'; '.join(tried)}. No part of it was kept in "
+                    f"{dest.parent}; {HINT}")
 
 
 def _download(url, dest, md5, progress):
