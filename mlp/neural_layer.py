@@ -38,21 +38,28 @@ class NeuralLayer:
         self.grad_W, self.grad_b = grad_W, grad_b
         self.activation = activation
         self.X = self.Z = self.A = None
+        self.keep = None  # dropout's scaled mask of the last forward, or None
 
     @property
     def shape(self):
         return self.W.shape
 
-    def forward(self, X):
-        """(b, in) -> (b, out); keeps X, Z and A for the backward pass."""
-        self.X = X
+    def forward(self, X, keep=None):
+        """(b, in) -> (b, out); keeps X, Z and A for the backward pass.
+
+        ``keep`` (b, out), optional: inverted dropout's mask, 0 or 1/(1 - p), multiplied
+        into the output; ``A`` stays the activation before it.
+        """
+        self.X, self.keep = X, keep
         self.Z = X @ self.W
         self.Z += self.b
         self.A = self.Z if self.activation is None else self.activation[0](self.Z)
-        return self.A
+        return self.A if keep is None else self.A * keep
 
     def backward(self, dA, need_input_grad=True):
-        """dL/dA (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place."""
+        """dL/d(output) (b, out) -> dL/dX (b, in); fills grad_W and grad_b in place."""
+        if self.keep is not None:
+            dA = dA * self.keep
         dZ = dA if self.activation is None else dA * self.activation[1](self.Z, self.A)
         np.matmul(self.X.T, dZ, out=self.grad_W)
         np.sum(dZ, axis=0, keepdims=True, out=self.grad_b)

@@ -123,7 +123,8 @@ def run_one(config, ctx=JobContext(), on_epoch=None):
             result["wandb_run_id"] = wandb_run.id
             try:
                 fit(model, X_train, y_train, config["epochs"], config["batch_size"], X_val, y_val,
-                    schedule=config["lr_schedule"], augment=config["augment"], on_step=probe.on_step,
+                    schedule=config["lr_schedule"], augment=config["augment"],
+                    flip=config["flip"], on_step=probe.on_step,
                     on_epoch=_epoch_observer(config, ctx, key, result, wandb_run, store, on_epoch))
                 result["status"] = "finished"
             except StopTraining as stop:

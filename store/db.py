@@ -142,6 +142,11 @@ class RunStore:
                 [{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}} for e in epochs])
         return run_id
 
+    def record_report(self, title, url):
+        """Remember where a published W&B report lives (make wandb-report, online)."""
+        with self._immediate():
+            self.db["reports"].insert({"title": title, "url": url, "saved_at": time.time()}, pk="url", replace=True)
+
     def mark_interrupted(self, sweep):
         """Runs left 'running' by an interrupted sweep become 'failed' (they rerun on resume)."""
         with self._immediate():
