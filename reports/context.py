@@ -26,11 +26,11 @@ SWEEPS = ROOT / "sweeps"
 DEFAULT_OUT = ROOT / "report"
 SHORT_NAMES = {"learning_rate": "lr", "num_layers": "layers", "hidden_size": "width", "weight_decay": "wd",
                "batch_size": "batch", "weight_init": "init", "augment": "shift", "lr_schedule": "schedule",
-               "train_size": "train images"}
+               "train_size": "train images", "flip": "mirrored", "dropout": "dropout"}
 DESCRIBE_KEYS = ("num_layers", "hidden_size", "activation", "optimizer", "learning_rate", "batch_size", "epochs",
-                 "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "train_size")
+                 "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size")
 DEFAULTS = {o.name: o.default for o in RUN_OPTIONS}
-SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "train_size"}  # named only when not the default
+SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size"}  # named only when not the default
 
 
 class SectionError(RuntimeError):

@@ -210,15 +210,17 @@ def optimizer_race(store, sweep, upto):
 def gradient_norms(store, sweep, early_steps):
     """Per run, by activation and depth: each hidden layer's weight-gradient norm at every step (steps, layers),
     and over the first ``early_steps`` steps the medians of the first and the last hidden layer's norm and of
-    their ratio (first / last: below 1 when less gradient reaches the layer nearest the input)."""
+    their ratio (first / last: below 1 when less gradient reaches the layer nearest the input); ``late_ratio``
+    the same ratio over the last ``early_steps`` steps."""
     rows = []
     for run in scored_runs(store, sweep):
         norms = probe(store, run)["grad_norms"]
-        early = norms[:early_steps]
+        early, late = norms[:early_steps], norms[-early_steps:]
         rows.append({"run_id": run["id"], "activation": run["config"]["activation"],
                      "num_layers": run["config"]["num_layers"], "norms": norms, "steps": len(norms),
                      "early_steps": len(early), "first": float(np.median(early[:, 0])),
-                     "last": float(np.median(early[:, -1])), "ratio": float(np.median(early[:, 0] / early[:, -1]))})
+                     "last": float(np.median(early[:, -1])), "ratio": float(np.median(early[:, 0] / early[:, -1])),
+                     "late_ratio": float(np.median(late[:, 0] / late[:, -1]))})
     return sorted(rows, key=lambda r: (r["activation"], r["num_layers"]))
 
 

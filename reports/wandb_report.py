@@ -156,6 +156,7 @@ def main(argv=None):
         import wandb  # noqa: PLC0415 - heavy; only when saving
 
         entity = wandb.Api().default_entity
+    entity = entity or ""  # offline without --wandb_entity: left for whoever publishes to fill in
     try:
         store = RunStore(args.db, create=False)
     except StoreError as exc:

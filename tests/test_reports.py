@@ -198,8 +198,11 @@ def facts_2_4(store):
     ratio = {r[2]["id"]: facts[f"run{r[2]['id']}.ratio"] for r in rows}
     facts |= {"steps": len(rows[0][3]), "depths": [r[1] for r in by["sigmoid"]],
               "sigmoid": [ratio[r[2]["id"]] for r in by["sigmoid"]], "relu": [ratio[r[2]["id"]] for r in by["relu"]],
-              "sigmoid_first": [float(np.median(r[3][:, 0])) for r in by["sigmoid"]],
-              "relu_first": [float(np.median(r[3][:, 0])) for r in by["relu"]],
+              "late.sigmoid_first": [float(np.median(r[3][:, 0])) for r in by["sigmoid"]],
+              "late.relu_first": [float(np.median(r[3][:, 0])) for r in by["relu"]], "late.steps": len(rows[0][3]),
+              "late.total": len(probe(by["sigmoid"][0][2])["grad_norms"]),
+              "late.sigmoid_late": [float(np.median(g[:, 0] / g[:, -1])) for g in
+                                    (probe(r[2])["grad_norms"][-S.EARLY_STEPS:] for r in by["sigmoid"])],
               "why.max_slope": 0.25, "why.sigmoid_acc": by["sigmoid"][-1][2]["val_acc"],
               "why.relu_acc": by["relu"][-1][2]["val_acc"]}
     return facts
@@ -318,9 +321,9 @@ def facts_2_9(store):
                     "xavier": [s for _, s in spreads["xavier"]], "xavier_runs": [n for n, _ in spreads["xavier"]]}
 
 
-def fashion_sources(store):
+def fashion_choice(store):
     """The rule of 2.10 written out: distinct configurations by validation accuracy, those within the tie of the
-    best simplest first."""
+    best simplest first; the first three whose adapted (and test-shrunk) configurations differ."""
     ranked, seen = [], set()
     for run in store.runs(status="finished", where="json_extract(config, '$.dataset') = 'mnist'",
                           order_by="val_acc DESC, id"):
@@ -331,19 +334,27 @@ def fashion_sources(store):
     simplest = sorted(tied, key=lambda r: (r["config"]["num_layers"], r["config"]["learning_rate"],
                                            r["config"]["weight_decay"], r["config"]["augment"],
                                            r["config"]["epochs"], r["config_hash"]))
-    return (simplest + [r for r in ranked if r not in tied])[:S.N_FASHION]
+    chosen, keys = [], set()
+    for source in simplest + [r for r in ranked if r not in tied]:
+        options = S.fashion_options(source["config"])
+        assert options["dataset"] == "fashion_mnist" and options["epochs"] > source["config"]["epochs"]
+        assert len(options["hidden_size"]) == options["num_layers"] <= 6
+        spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
+        key = config_hash(expand(quick(spec))[0])
+        if key not in keys and len(chosen) < S.N_FASHION:
+            keys.add(key)
+            chosen.append((source, key))
+    return chosen
 
 
 def facts_2_10(store):
-    sources = fashion_sources(store)
+    chosen = fashion_choice(store)
+    sources = [source for source, _ in chosen]
     facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR,
-             "shift": S.FASHION_ADAPTATION["augment"], "dropout": S.FASHION_ADAPTATION["dropout"]}
+             "extra": S.FASHION_EXTRA_LAYERS, "max_layers": 6,
+             "adaptation": label(S.FASHION_ADAPTATION, tuple(S.FASHION_ADAPTATION))}
     results = []
-    for rank, source in enumerate(sources, 1):
-        options = S.fashion_options(source["config"])
-        assert options["dataset"] == "fashion_mnist" and options["epochs"] > source["config"]["epochs"]
-        spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
-        key = config_hash(expand(quick(spec))[0])
+    for rank, (source, key) in enumerate(chosen, 1):
         (run,) = store.runs(sweep="fashion", where="config_hash = ?", where_args=[key])
         results.append((run["test_acc"], -run["id"], rank))
         facts |= {f"run{run['id']}.rank": rank, f"run{run['id']}.config": describe(source["config"]),
@@ -511,7 +522,7 @@ def test_fashion_rule_ignores_last_bit_noise_among_near_ties(tmp_path):
             store.record("best", config, {"status": "finished", "val_acc": acc + noise * (-1) ** i, "epochs": []})
         return store
 
-    picks = [[(r["config"]["num_layers"], r["config"]["learning_rate"]) for r in S.fashion_sources(store_with(noise))]
+    picks = [[(r["config"]["num_layers"], r["config"]["learning_rate"]) for r in S.fashion_ranking(store_with(noise))[:3]]
              for noise in (0.0, 0.0002, -0.0002)]
     assert picks[0] == [(3, 0.001), (3, 0.002), (4, 0.001)]  # the tied four, simplest first; the 0.989 run is out
     assert picks[1] == picks[0] == picks[2]
