@@ -505,7 +505,8 @@ def fashion_choice(ctx, ranked):
 def fashion(ctx):
     """2.10: the best MNIST configurations, by a stated rule, retrained on Fashion-MNIST."""
     store = ctx.store
-    spec, chosen = fashion_choice(ctx, fashion_ranking(store))
+    ranked = fashion_ranking(store)
+    spec, chosen = fashion_choice(ctx, ranked)
     if len(chosen) < N_FASHION:
         raise SectionError(f"section 2.10 needs {N_FASHION} finished MNIST runs that adapt to distinct "
                            f"configurations in {store.path}, found {len(chosen)}; build sections 2.2 to 2.8 first")
@@ -533,6 +534,10 @@ def fashion(ctx):
                   config=describe(source["config"]), source=source["id"], mnist_val=source["val_acc"],
                   mnist_test=source["test_acc"], val_acc=run["val_acc"], test_acc=run["test_acc"],
                   test_f1=run["test_f1"], run_id=run["id"])
+    best_val = max(r["val_acc"] for r in ranked)
+    notes.detail("The best MNIST validation accuracy is {best}; the distinct configurations within {tie} of it, "
+                 "simplest first: {tied}.", prefix="tied", best=best_val, tie=TIE,
+                 tied=[(f"run {r['id']}", r["val_acc"]) for r in ranked if r["val_acc"] >= best_val - TIE])
     winner = max(range(len(runs)), key=lambda i: (runs[i]["test_acc"], -runs[i]["id"]))
     mnist_winner = max(range(len(sources)), key=lambda i: (sources[i]["val_acc"], -sources[i]["id"]))
     notes.add("The best on Fashion-MNIST is configuration {rank}, at test accuracy {test_acc}; the MNIST winner by "

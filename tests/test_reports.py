@@ -335,6 +335,8 @@ def fashion_choice(store):
                                            r["config"]["weight_decay"], r["config"]["augment"],
                                            r["config"]["epochs"], r["config_hash"]))
     chosen, keys = [], set()
+    tied_facts = {"tied.best": ranked[0]["val_acc"], "tied.tie": S.TIE,
+                  "tied.tied": [(f"run {r['id']}", r["val_acc"]) for r in simplest]}
     for source in simplest + [r for r in ranked if r not in tied]:
         options = S.fashion_options(source["config"])
         assert options["dataset"] == "fashion_mnist" and options["epochs"] > source["config"]["epochs"]
@@ -344,11 +346,11 @@ def fashion_choice(store):
         if key not in keys and len(chosen) < S.N_FASHION:
             keys.add(key)
             chosen.append((source, key))
-    return chosen
+    return chosen, tied_facts
 
 
 def facts_2_10(store):
-    chosen = fashion_choice(store)
+    chosen, tied_facts = fashion_choice(store)
     sources = [source for source, _ in chosen]
     facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR,
              "extra": S.FASHION_EXTRA_LAYERS, "max_layers": 6,
@@ -364,7 +366,7 @@ def facts_2_10(store):
                   f"run{run['id']}.run_id": run["id"]}
     test_acc, _, rank = max(results)
     mnist_rank = 1 + max(range(len(sources)), key=lambda i: (sources[i]["val_acc"], -sources[i]["id"]))
-    facts |= {"best.rank": rank, "best.test_acc": test_acc, "best.mnist_rank": mnist_rank}
+    facts |= {"best.rank": rank, "best.test_acc": test_acc, "best.mnist_rank": mnist_rank, **tied_facts}
     if rank != mnist_rank:
         facts["best.mnist_winner_acc"] = next(acc for acc, _, r in results if r == mnist_rank)
     return facts
