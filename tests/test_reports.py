@@ -353,12 +353,16 @@ def facts_2_10(store):
     chosen, tied_facts = fashion_choice(store)
     sources = [source for source, _ in chosen]
     facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR,
-             "extra": S.FASHION_EXTRA_LAYERS, "max_layers": 6,
-             "adaptation": label(S.FASHION_ADAPTATION, tuple(S.FASHION_ADAPTATION))}
-    results = []
+             "extra": S.FASHION_EXTRA_LAYERS, "max_layers": 6}
+    if S.FASHION_ADAPTATION["augment"]:
+        facts["shift"] = S.FASHION_ADAPTATION["augment"]
+    if S.FASHION_ADAPTATION["dropout"]:
+        facts["dropout"] = S.FASHION_ADAPTATION["dropout"]
+    results, val_results = [], []
     for rank, (source, key) in enumerate(chosen, 1):
         (run,) = store.runs(sweep="fashion", where="config_hash = ?", where_args=[key])
         results.append((run["test_acc"], -run["id"], rank))
+        val_results.append((run["val_acc"], run["id"], rank))
         facts |= {f"run{run['id']}.rank": rank, f"run{run['id']}.config": describe(source["config"]),
                   f"run{run['id']}.source": source["id"], f"run{run['id']}.mnist_val": source["val_acc"],
                   f"run{run['id']}.mnist_test": source["test_acc"], f"run{run['id']}.val_acc": run["val_acc"],
@@ -366,7 +370,12 @@ def facts_2_10(store):
                   f"run{run['id']}.run_id": run["id"]}
     test_acc, _, rank = max(results)
     mnist_rank = 1 + max(range(len(sources)), key=lambda i: (sources[i]["val_acc"], -sources[i]["id"]))
-    facts |= {"best.rank": rank, "best.test_acc": test_acc, "best.mnist_rank": mnist_rank, **tied_facts}
+    val_acc, _, val_rank = max((run_acc, -run_id, r) for run_acc, run_id, r in val_results)
+    facts |= {"best.rank": rank, "best.test_acc": test_acc, "best.mnist_rank": mnist_rank, **tied_facts,
+              "best.val_rank": val_rank, "best.val_acc": val_acc}
+    n_test = len(load_dataset("fashion_mnist").y_test)
+    facts |= {"noise.spread": test_acc - min(acc for acc, _, _ in results), "noise.p": test_acc, "noise.n": n_test,
+              "noise.error": float(np.sqrt(test_acc * (1 - test_acc) / n_test))}
     if rank != mnist_rank:
         facts["best.mnist_winner_acc"] = next(acc for acc, _, r in results if r == mnist_rank)
     return facts
