@@ -133,8 +133,14 @@ def build(parts, project, entity, store):
 
 
 def _plain(panel):
-    """A panel's settings as JSON-ready values (metrics and configs as their names)."""
-    return json.loads(json.dumps(dataclasses.asdict(panel), default=str))
+    """A panel's settings as JSON-ready values (metrics and configs as their names), without the private
+    fields (random ids) so a rebuild writes the same file."""
+    def public(value):
+        if isinstance(value, dict):
+            return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+        return [public(v) for v in value] if isinstance(value, list) else value
+
+    return public(json.loads(json.dumps(dataclasses.asdict(panel), default=str)))
 
 
 def main(argv=None):
