@@ -9,7 +9,7 @@ export MLP_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export WANDB_SILENT := true
 
-.PHONY: help install data test train sweep search runs report best bench stress fresh-check browser report-check
+.PHONY: help install data test train sweep search runs report wandb-report publish best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -45,6 +45,14 @@ report:  ## every analysis 2.1-2.10 into report/index.html, training only what t
 
 report-%:  ## one analysis section of the report: make report-2.3
 	$(PY) -m reports $* --jobs $(JOBS) $(REPORT_FLAGS)
+
+wandb-report:  ## the W&B report built by code from report/ (saved online after `wandb login`, else report/wandb_report.json)
+	$(PY) -m reports.wandb_report
+
+publish:  ## rebuild the report from the store (training what it lacks) and copy it with runs.db into docs/report/
+	$(PY) -m reports all --jobs $(JOBS) $(REPORT_FLAGS)
+	$(PY) -m reports.wandb_report --wandb_mode offline
+	$(PY) -m reports.publish
 
 best:  ## export the run with the highest test F1 to best_model.npy and best_config.json
 	$(PY) -m reports.export

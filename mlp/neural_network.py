@@ -73,13 +73,22 @@ class NeuralNetwork:
         self.grad_W = self.grad_b = None
 
     # -- the skeleton interface -------------------------------------------------------
-    def forward(self, X):
-        """(b, D_in) -> logits (b, D_out); no softmax. One sample (D_in,) -> its logits (D_out,)."""
+    def forward(self, X, dropout_rng=None):
+        """(b, D_in) -> logits (b, D_out); no softmax. One sample (D_in,) -> its logits (D_out,).
+
+        With ``dropout_rng`` (training only) each hidden unit is silenced with
+        probability ``dropout`` and the survivors scaled by 1/(1 - dropout).
+        """
         A = np.asarray(X, dtype=self.dtype)
         if A.ndim == 1:
-            return self.forward(A[None, :])[0]
+            return self.forward(A[None, :], dropout_rng)[0]
+        rate = self.config["dropout"] if dropout_rng is not None else 0.0
         for layer in self.layers:
-            A = layer.forward(A)
+            keep = None
+            if rate and layer.activation is not None:
+                keep = (dropout_rng.random((A.shape[0], layer.W.shape[1])) >= rate) / self.dtype.type(1 - rate)
+                keep = keep.astype(self.dtype)
+            A = layer.forward(A, keep)
         return A
 
     def compute_loss(self, y_true, y_pred):
@@ -107,9 +116,12 @@ class NeuralNetwork:
         """One optimizer step from the gradients of the last ``backward``."""
         self.optimizer.step(self.params, self.grads)
 
-    def train_step(self, X, Y):
-        """forward + backward + update on one batch (Y one-hot); returns (loss, logits)."""
-        logits = self.forward(X)
+    def train_step(self, X, Y, rng=None):
+        """forward + backward + update on one batch (Y one-hot); returns (loss, logits).
+
+        ``rng`` draws the dropout masks (none without it or at dropout 0).
+        """
+        logits = self.forward(X, rng)
         loss, dlogits = self.loss_function(logits, Y)
         self._backpropagate(dlogits)
         self.optimizer.step(self.params, self.grads)

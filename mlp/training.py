@@ -27,9 +27,22 @@ def shift_images(X, max_shift, rng, side=28):
     return padded[np.arange(b)[:, None, None], rows, cols].reshape(b, side * side)
 
 
+def flip_images(X, rng, side=28):
+    """Mirror each (side*side) image left-right with probability 1/2."""
+    b = X.shape[0]
+    images = X.reshape(b, side, side).copy()
+    flipped = rng.random(b) < 0.5
+    images[flipped] = images[flipped, :, ::-1]
+    return images.reshape(b, side * side)
+
+
 def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
-        schedule="constant", augment=0, on_epoch=None, on_step=None):
+        schedule="constant", augment=0, flip=0, on_epoch=None, on_step=None):
     """Train ``model`` in place; returns one metrics dict per epoch.
+
+    ``augment`` shifts and ``flip`` mirrors training batches; they and the
+    model's dropout draw from ``rng`` only when on, so runs without them
+    follow the same random sequence as before they existed.
 
     Raises Diverged as soon as a batch loss is not finite (NumPy's overflow
     warnings on the way there are silenced: the check is the report).
@@ -53,8 +66,9 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
                 for start in range(0, n, batch_size):
                     idx = order[start:start + batch_size]
                     Xb = shift_images(X[idx], augment, rng) if augment else X[idx]
+                    Xb = flip_images(Xb, rng) if flip else Xb
                     model.optimizer.learning_rate = lr_at(base_lr, step, total_steps)
-                    loss, logits = model.train_step(Xb, Y[idx])
+                    loss, logits = model.train_step(Xb, Y[idx], rng)
                     if not math.isfinite(loss):
                         raise Diverged(f"loss became {loss} at epoch {epoch}, step {step}")
                     loss_sum += loss * len(idx)

@@ -27,11 +27,11 @@ SWEEPS = ROOT / "sweeps"
 DEFAULT_OUT = ROOT / "report"
 SHORT_NAMES = {"learning_rate": "lr", "num_layers": "layers", "hidden_size": "width", "weight_decay": "wd",
                "batch_size": "batch", "weight_init": "init", "augment": "shift", "lr_schedule": "schedule",
-               "train_size": "train images"}
+               "train_size": "train images", "flip": "mirrored", "dropout": "dropout"}
 DESCRIBE_KEYS = ("num_layers", "hidden_size", "activation", "optimizer", "learning_rate", "batch_size", "epochs",
-                 "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "train_size")
+                 "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size")
 DEFAULTS = {o.name: o.default for o in RUN_OPTIONS}
-SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "train_size"}  # named only when not the default
+SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size"}  # named only when not the default
 
 
 class SectionError(InputError, RuntimeError):
@@ -44,8 +44,8 @@ def fmt(value):
         return f"{value:.4g}"
     if isinstance(value, list):
         return ", ".join(map(fmt, value))
-    if isinstance(value, tuple):
-        return " ".join(map(fmt, value))
+    if isinstance(value, tuple):  # (name, value) pairs: "adam (0.0123)"
+        return f"{fmt(value[0])} ({fmt(value[1])})" if len(value) == 2 else " ".join(map(fmt, value))
     return str(value)
 
 
@@ -70,21 +70,33 @@ def describe(config):
 class Findings:
     """Sentences and the facts they embed, filled in with ``fmt``.
 
-    ``add(template, prefix=..., **facts)`` keeps the facts under ``prefix.name``
-    so the same template can be said of several runs. The templates are kept
-    too: they hold no digit, so every number in a sentence is a fact.
+    ``add`` writes a sentence of the section's answer (evidence and explanation,
+    read as one paragraph); ``detail`` one of the evidence listed in full below
+    it. Both keep the facts under ``prefix.name`` so the same template can be
+    said of several runs. The templates are kept too: they hold no digit, so
+    every number in a sentence is a fact.
     """
 
     def __init__(self):
-        self.templates, self.sentences, self.facts = [], [], {}
+        self.templates, self.sentences, self.kinds, self.facts = [], [], [], {}
 
     def add(self, template, prefix=None, **facts):
+        self._say("answer", template, prefix, facts)
+
+    def detail(self, template, prefix=None, **facts):
+        self._say("detail", template, prefix, facts)
+
+    def of_kind(self, kind):
+        return [s for s, k in zip(self.sentences, self.kinds) if k == kind]
+
+    def _say(self, kind, template, prefix, facts):
         for name, value in facts.items():
             key = f"{prefix}.{name}" if prefix else name
             if key in self.facts:
                 raise KeyError(f"fact {key} is stated twice")
             self.facts[key] = value
         self.templates.append(template)
+        self.kinds.append(kind)
         self.sentences.append(template.format(**{k: fmt(v) for k, v in facts.items()}))
 
 
@@ -95,6 +107,8 @@ class Section:
     figures: dict  # file stem -> matplotlib Figure
     findings: Findings
     tables: dict = field(default_factory=dict)  # name -> rows (dicts) behind the figures, logged to W&B
+    question: str = ""  # what the assignment asks, in our words
+    series: dict = field(default_factory=dict)  # W&B key -> per-step values (probe series the report plots)
 
 
 @dataclass

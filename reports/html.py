@@ -22,10 +22,13 @@ section {{ border-top: 1px solid #ccc; margin-top: 2em; }}
 figure {{ display: inline-block; margin: 0.5em; vertical-align: top; }}
 img {{ max-width: 100%; border: 1px solid #eee; }}
 nav a {{ margin-right: 0.8em; }}
+p.question {{ color: #555; font-style: italic; }}
+ul.details {{ font-size: 0.9em; color: #444; }}
 </style></head>
 <body>
 <h1>MLP on MNIST and Fashion-MNIST: the report</h1>
-<p>Every number below is read from the run store; each section is rebuilt with <code>python -m reports ID</code>.</p>
+<p>Each section answers its question in a paragraph, with the evidence in full below it. Every number is read
+from the run store (or computed from the images); each section is rebuilt with <code>python -m reports ID</code>.</p>
 <nav>{nav}</nav>
 {sections}
 </body></html>
@@ -48,7 +51,10 @@ def publish(section, out):
         path = out / "figures" / f"{section.id}_{stem}.png"
         save_atomically(path, lambda f, figure=figure: figure.savefig(f, format="png", dpi=110))
         paths.append(path)
-    part = {"id": section.id, "title": section.title, "figures": [p.relative_to(out).as_posix() for p in paths],
+    part = {"id": section.id, "title": section.title, "question": section.question,
+            "figures": [p.relative_to(out).as_posix() for p in paths],
+            "answer": section.findings.of_kind("answer"), "details": section.findings.of_kind("detail"),
+            "tables": [name for name, rows in section.tables.items() if rows], "series": list(section.series),
             "sentences": section.findings.sentences,
             "facts": {k: fmt(v) for k, v in section.findings.facts.items()}}
     _write_text(out / "sections" / f"{section.id}.json", json.dumps(part, indent=2))
@@ -56,18 +62,25 @@ def publish(section, out):
     return paths
 
 
+def read_parts(out):
+    """Every section part in ``out``, in section order."""
+    return sorted((json.loads(p.read_text()) for p in (Path(out) / "sections").glob("*.json")),
+                  key=lambda part: _sort_key(part["id"]))
+
+
 def write_page(out):
     """index.html from every section part in ``out``, in section order."""
     out = Path(out)
-    parts = sorted((json.loads(p.read_text()) for p in (out / "sections").glob("*.json")),
-                   key=lambda part: _sort_key(part["id"]))
+    parts = read_parts(out)
     nav = " ".join(f'<a href="#s{p["id"]}">{p["id"]}</a>' for p in parts)
     blocks = []
     for p in parts:
-        sentences = "".join(f"<li>{html.escape(s)}</li>" for s in p["sentences"])
+        answer = " ".join(html.escape(s) for s in p["answer"])
+        details = "".join(f"<li>{html.escape(s)}</li>" for s in p["details"])
         images = "".join(f'<figure><img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}"></figure>'
                          for f in p["figures"])
         blocks.append(f'<section id="s{p["id"]}"><h2>{p["id"]} {html.escape(p["title"])}</h2>'
-                      f"<ul>{sentences}</ul>{images}</section>")
+                      f'<p class="question">{html.escape(p["question"])}</p><p>{answer}</p>'
+                      f'<ul class="details">{details}</ul>{images}</section>')
     _write_text(out / "index.html", PAGE.format(nav=nav, sections="\n".join(blocks)))
     return out / "index.html"

@@ -78,7 +78,7 @@ def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
 
 
 def top_distinct(store, n, metric="val_acc", dataset="mnist"):
-    """The ``n`` finished runs with the highest ``metric`` on ``dataset``, one per distinct configuration."""
+    """The ``n`` (None: all) finished runs with the highest ``metric`` on ``dataset``, one per distinct configuration."""
     clause, args = _dataset_clause(dataset)
     rows, seen = [], set()
     for run in store.runs(status="finished", where=f"{metric} IS NOT NULL AND {clause}", where_args=args,
@@ -98,6 +98,31 @@ def class_samples(dataset, per_class, data_dir=None):
     n_classes = len(CLASS_NAMES[dataset])
     images = np.stack([data.X_train[np.flatnonzero(data.y_train == c)[:per_class]] for c in range(n_classes)])
     return {"images": images, "counts": np.bincount(data.y_train, minlength=n_classes).tolist()}
+
+
+def class_similarity(dataset, data_dir=None):
+    """How alike the classes' raw training images are: nearest-centroid confusion.
+
+    Each training image goes to the class whose mean image is nearest (Euclidean,
+    raw pixels); a pair's score is the mean of the two shares of a class's images that
+    go to the other class of the pair. -> pairs [(a, b, score)] most alike first.
+    """
+    data = load_dataset(dataset, data_dir)
+    n_classes = len(CLASS_NAMES[dataset])
+    X, y = data.X_train, data.y_train
+    centroids = np.stack([X[y == c].mean(axis=0) for c in range(n_classes)])
+    distances = (X * X).sum(axis=1, keepdims=True) - 2 * X @ centroids.T + (centroids * centroids).sum(axis=1)
+    matrix = confusion_matrix(y, distances.argmin(axis=1), labels=np.arange(n_classes))
+    return [(a, b, score / 2) for a, b, score in ranked_pairs(matrix / matrix.sum(axis=1, keepdims=True))]
+
+
+def ranked_pairs(matrix):
+    """Off-diagonal mass of a (true x predicted) matrix summed over both directions of each class pair:
+    [(a, b, value)] with a < b, largest first (ties by class index)."""
+    matrix = np.asarray(matrix, dtype=float)
+    both = matrix + matrix.T
+    pairs = [(a, b, float(both[a, b])) for a in range(len(both)) for b in range(a + 1, len(both))]
+    return sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))
 
 
 # -- 2.2: the search ---------------------------------------------------------------------------
@@ -147,6 +172,19 @@ def hyperparameter_importance(store, sweep, metric="val_acc", seed=0):
     return sorted(rows, key=lambda r: -r["importance"])
 
 
+def top_profile(store, sweep, n, keys, metric="val_acc"):
+    """Among the sweep's ``n`` best scored runs by ``metric``: for each of ``keys`` its commonest value and how
+    many of the ``n`` runs have it. -> [{parameter, value, count}] (ties: the value sorted first)."""
+    runs = sorted((r for r in scored_runs(store, sweep) if r[metric] is not None), key=lambda r: (-r[metric], r["id"]))
+    top = runs[:n]
+    rows = []
+    for key in keys:
+        values = [str(scalar(r["config"][key])) for r in top]
+        value = min(set(values), key=lambda v: (-values.count(v), v))
+        rows.append({"parameter": key, "value": value, "count": values.count(value), "of": len(top)})
+    return rows
+
+
 # -- 2.3 to 2.9: per-sweep analyses ---------------------------------------------------------------
 def optimizer_race(store, sweep, upto):
     """Each optimizer at its best learning rate: training loss at the last epoch <= ``upto``, lowest first."""
@@ -154,34 +192,55 @@ def optimizer_race(store, sweep, upto):
     for run in scored_runs(store, sweep):
         epochs, losses = curve(store, run["id"], "train_loss", upto)
         row = {"optimizer": run["config"]["optimizer"], "learning_rate": run["config"]["learning_rate"],
-               "epoch": epochs[-1], "loss": losses[-1], "run_id": run["id"]}
+               "epoch": epochs[-1], "loss": losses[-1], "first_loss": losses[0], "run_id": run["id"]}
         if row["optimizer"] not in best or row["loss"] < best[row["optimizer"]]["loss"]:
             best[row["optimizer"]] = row
     return sorted(best.values(), key=lambda r: r["loss"])
 
 
-def gradient_norms(store, sweep):
-    """Per run: the first hidden layer's gradient norm at every step and its median, by activation and depth."""
+def gradient_norms(store, sweep, early_steps):
+    """Per run, by activation and depth: each hidden layer's weight-gradient norm at every step (steps, layers),
+    and over the first ``early_steps`` steps the medians of the first and the last hidden layer's norm and of
+    their ratio (first / last: below 1 when less gradient reaches the layer nearest the input); ``late_ratio``
+    the same ratio over the last ``early_steps`` steps."""
     rows = []
     for run in scored_runs(store, sweep):
-        norms = probe(store, run)["grad_norm"]
+        norms = probe(store, run)["grad_norms"]
+        early, late = norms[:early_steps], norms[-early_steps:]
         rows.append({"run_id": run["id"], "activation": run["config"]["activation"],
                      "num_layers": run["config"]["num_layers"], "norms": norms, "steps": len(norms),
-                     "median": float(np.median(norms))})
+                     "early_steps": len(early), "first": float(np.median(early[:, 0])),
+                     "last": float(np.median(early[:, -1])), "ratio": float(np.median(early[:, 0] / early[:, -1])),
+                     "late_ratio": float(np.median(late[:, 0] / late[:, -1]))})
     return sorted(rows, key=lambda r: (r["activation"], r["num_layers"]))
 
 
 def dead_neurons(store, sweep):
-    """Per run: activation histograms per hidden layer and the fraction of neurons never positive."""
+    """Per run: activation histograms per hidden layer, the fraction of dead neurons (runner.probes.DEAD_WHEN),
+    the validation curve, and each hidden layer's median weight-gradient norm over the last epoch's steps."""
     rows = []
     for run in scored_runs(store, sweep):
         arrays = probe(store, run)
         dead, widths = arrays["dead"].tolist(), arrays["widths"].tolist()
-        rows.append({"run_id": run["id"], "config": run["config"], "val_acc": run["val_acc"],
-                     "hist": arrays["act_hist"], "edges": arrays["act_edges"], "dead": dead, "widths": widths,
-                     "fractions": [d / w for d, w in zip(dead, widths)],
-                     "n_images": int(arrays["act_hist"][0].sum() // widths[0])})
+        norms = arrays["grad_norms"]
+        last_epoch = norms[-(len(norms) // run["epochs_done"]):]
+        epochs, val_acc = curve(store, run["id"], "val_acc")
+        rows.append({"run_id": run["id"], "config": run["config"], "val_acc": run["val_acc"], "val_curve": val_acc,
+                     "epochs": epochs, "hist": arrays["act_hist"], "edges": arrays["act_edges"], "dead": dead,
+                     "widths": widths, "fractions": [d / w for d, w in zip(dead, widths)],
+                     "n_images": int(arrays["act_hist"][0].sum() // widths[0]), "norms": norms,
+                     "last_grads": np.median(last_epoch, axis=0).tolist()})
     return rows
+
+
+def convergence(store, runs, metric="val_acc"):
+    """Per run: its per-epoch ``metric`` and the first epoch at which it reaches ``target`` (the lowest final
+    value among ``runs``, which every run reaches). -> (target, [{run_id, epochs, values, first, reached}])."""
+    curves = [(run, *curve(store, run["id"], metric)) for run in runs]
+    target = min(values[-1] for _, _, values in curves)
+    rows = [{"run_id": run["id"], "epochs": epochs, "values": values, "first": values[0],
+             "reached": next(e for e, v in zip(epochs, values) if v >= target)} for run, epochs, values in curves]
+    return target, rows
 
 
 def neuron_gradients(store, sweep):
@@ -198,16 +257,25 @@ def neuron_gradients(store, sweep):
 def overfitting(store, quantile):
     """Every scored run's train-test accuracy gap; runs above the gaps' ``quantile`` (and above 0) overfit.
 
-    -> {threshold, runs: [{run_id, sweep, train_acc, test_acc, gap, overfit}] largest gap first}.
+    -> {threshold, runs: [{run_id, sweep, train_acc, test_acc, gap, overfit}] largest gap first,
+    marked_epochs and other_epochs (median epochs trained), marked_sweeps {sweep: marked runs}, most first}.
     """
     runs = scored_runs(store)
     if not runs:
         return {"threshold": None, "runs": []}
     gaps = np.array([r["train_acc"] - r["test_acc"] for r in runs])
     threshold = float(np.quantile(gaps, quantile))
+    marked = (gaps > threshold) & (gaps > 0)
     rows = [{"run_id": r["id"], "sweep": r["sweep"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
-             "gap": float(g), "overfit": bool(g > threshold and g > 0)} for r, g in zip(runs, gaps)]
-    return {"threshold": threshold, "runs": sorted(rows, key=lambda r: (-r["gap"], r["run_id"]))}
+             "gap": float(g), "overfit": bool(m)} for r, g, m in zip(runs, gaps, marked)]
+    epochs = np.array([r["epochs_done"] for r in runs])
+    sweeps = {}
+    for r in sorted((r for r, m in zip(runs, marked) if m), key=lambda r: r["sweep"]):
+        sweeps[r["sweep"]] = sweeps.get(r["sweep"], 0) + 1
+    return {"threshold": threshold, "runs": sorted(rows, key=lambda r: (-r["gap"], r["run_id"])),
+            "marked_epochs": float(np.median(epochs[marked])) if marked.any() else None,
+            "other_epochs": float(np.median(epochs[~marked])) if (~marked).any() else None,
+            "marked_sweeps": dict(sorted(sweeps.items(), key=lambda kv: (-kv[1], kv[0])))}
 
 
 # -- 2.8: the best model's errors ------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The same panels in Weights & Biases: one run per section (job_type "report").
 
 It logs the section's PNG figures as images, the rows behind them as tables
-(among them the parallel-coordinates input of 2.2) and its numeric facts as the
-run summary. A thin optional layer: with W&B disabled it does nothing, so the
+(among them the parallel-coordinates input of 2.2), its per-step probe series
+(gradient norms of 2.4, 2.5 and 2.9) as metrics at steps 1, 2, ... so the W&B
+report can plot them, and its numeric facts as the run summary. A thin optional layer: with W&B disabled it does nothing, so the
 report builds offline and in tests.
 """
 import json
@@ -37,5 +38,8 @@ def log_section(section, figure_paths, ctx, **init_kwargs):
                 payload[f"{section.id}/{name}"] = wandb.Table(
                     columns=columns, data=[[_cell(row.get(c)) for c in columns] for row in rows])
         run.log(payload)
+        for step in range(max((len(v) for v in section.series.values()), default=0)):
+            run.log({f"{section.id}/{key}": float(values[step]) for key, values in section.series.items()
+                     if step < len(values)}, step=step + 1)
         run.summary.update({k: v for k, v in section.findings.facts.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})

@@ -92,8 +92,8 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
             result["wandb_run_id"] = wandb_run.id
             try:
                 fit(model, X_train, y_train, config["epochs"], config["batch_size"], X_val, y_val,
-                    schedule=config["lr_schedule"], augment=config["augment"], on_step=probe.on_step,
-                    on_epoch=_epoch_observer(ctx, result, wandb_run, peers, on_epoch))
+                    schedule=config["lr_schedule"], augment=config["augment"], flip=config["flip"],
+                    on_step=probe.on_step, on_epoch=_epoch_observer(ctx, result, wandb_run, peers, on_epoch))
                 result["status"] = "finished"
             except StopTraining as stop:
                 result["status"], result["error"] = "stopped", str(stop)

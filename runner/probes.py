@@ -1,28 +1,38 @@
 """What the reports need from inside training, recorded cheaply to one .npz per run.
 
-- ``grad_norm``: L2 norm of the first hidden layer's weight gradient, every step (report 2.4)
+- ``grad_norms``: (steps, hidden layers) L2 norm of each hidden layer's weight gradient,
+  every step (reports 2.4 and 2.5)
 - ``neuron_grads``: (50, 5) gradient norms of 5 neurons of the first hidden layer's
   incoming weights over the first 50 steps (report 2.9)
 - ``act_hist``/``act_edges``/``dead``/``widths``: per hidden layer, a histogram of
-  activations on validation images and the count of neurons never active (report 2.5)
+  activations on validation images and the count of dead neurons (report 2.5)
 """
 import numpy as np
 
 N_TRACKED_STEPS = 50
 N_TRACKED_NEURONS = 5
 HIST_BINS = 60
+SATURATED = 0.99
+# activation -> where a unit passes (almost) no gradient back; a neuron is dead when this holds on every probed
+# input. ReLU: output 0, derivative exactly 0. tanh: |output| > 0.99, derivative below 0.02. sigmoid: output
+# below 0.01 or above 0.99, derivative below 0.01.
+DEAD_WHEN = {
+    "relu": lambda A: A <= 0,
+    "tanh": lambda A: np.abs(A) > SATURATED,
+    "sigmoid": lambda A: (A < 1 - SATURATED) | (A > SATURATED),
+}
 
 
 class Probe:
     def __init__(self):
-        self.grad_norm = []
+        self.grad_norms = []
         self.neuron_grads = []
 
     def on_step(self, step, model):
-        grad = model.layers[0].grad_W
-        self.grad_norm.append(float(np.linalg.norm(grad)))
+        hidden = model.layers[:-1]
+        self.grad_norms.append([float(np.linalg.norm(layer.grad_W)) for layer in hidden])
         if step <= N_TRACKED_STEPS:
-            self.neuron_grads.append(np.linalg.norm(grad[:, :N_TRACKED_NEURONS], axis=0))
+            self.neuron_grads.append(np.linalg.norm(hidden[0].grad_W[:, :N_TRACKED_NEURONS], axis=0))
 
     def arrays(self, model, X_sample):
         """The probe arrays plus activation statistics of ``model`` on ``X_sample`` (saved with np.savez)."""
@@ -32,7 +42,8 @@ class Probe:
         high = max(float(a.max()) for a in hidden)
         edges = np.linspace(low, high if high > low else low + 1, HIST_BINS + 1)
         hist = np.stack([np.histogram(a, bins=edges)[0] for a in hidden])
-        dead = np.array([int(np.count_nonzero(np.all(a <= 0, axis=0))) for a in hidden])
+        inactive = DEAD_WHEN[model.config["activation"]]
+        dead = np.array([int(np.count_nonzero(np.all(inactive(a), axis=0))) for a in hidden])
         widths = np.array([a.shape[1] for a in hidden])
-        return {"grad_norm": np.array(self.grad_norm), "neuron_grads": np.array(self.neuron_grads),
+        return {"grad_norms": np.array(self.grad_norms), "neuron_grads": np.array(self.neuron_grads),
                 "act_hist": hist, "act_edges": edges, "dead": dead, "widths": widths}

@@ -253,6 +253,11 @@ class RunStore:
                 [{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}} for e in epochs])
         return run_id
 
+    def record_report(self, title, url):
+        """Remember where a published W&B report lives (make wandb-report, online)."""
+        with self._immediate():
+            self.db["reports"].insert({"title": title, "url": url, "saved_at": time.time()}, pk="url", replace=True)
+
     # -- reads -------------------------------------------------------------------------
     def _row(self, sweep, key):
         rows = list(self.db["runs"].rows_where("sweep = ? AND config_hash = ?", [sweep, key]))

@@ -254,3 +254,51 @@ def test_gradient_of_a_linear_model_worked_by_hand(loss, d_logits):
     np.testing.assert_allclose(grad_b[0], d, atol=1e-15)
     np.testing.assert_allclose(grad_W[0], X.T @ d, atol=1e-15)  # [[d0, d1], [2 d0, 2 d1]]
     np.testing.assert_allclose(grad_W[0][1], 2 * np.array(d_logits), atol=1e-15)
+
+
+# -- dropout: with the masks held fixed, backward is the exact gradient of the masked network ---------------
+REF_ACTIVATIONS = {"sigmoid": lambda Z: 1 / (1 + np.exp(-Z)), "tanh": np.tanh, "relu": lambda Z: np.maximum(Z, 0)}
+
+
+def masked_reference_loss(weights, masks, activation, loss, X, onehot):
+    """The network written out here: each hidden output times its dropout mask (0 or 1/(1-p))."""
+    A, n = X, len(masks) + 1
+    for i in range(n):
+        Z = A @ weights[f"W{i}"] + np.reshape(weights[f"b{i}"], (1, -1))
+        A = REF_ACTIVATIONS[activation](Z) * masks[i] if i < n - 1 else Z
+    return ref_loss(loss, A, onehot)
+
+
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_dropout_backward_matches_finite_differences_of_the_masked_network(activation, loss):
+    rate = 0.4
+    cfg = config(activation, loss, [6, 5], seed=7, dropout=rate)
+    X, y, onehot = batch(seed=7)
+    model = NeuralNetwork(cfg)
+    weights = randomized_weights(model, seed=8)
+    model.set_weights(weights)
+    grad_W, grad_b = model.backward(y, model.forward(X, dropout_rng=np.random.default_rng(0)))
+    masks = [layer.keep.copy() for layer in model.layers[:-1]]
+    assert all(set(np.unique(m)) == {0.0, 1 / (1 - rate)} for m in masks), "masks are 0 or 1/(1-p)"
+    assert model.layers[-1].keep is None, "the output layer is never dropped"
+    worst = 0.0
+    for i in range(len(model.layers)):
+        for key, analytic in ((f"W{i}", grad_W[-1 - i]), (f"b{i}", np.reshape(grad_b[-1 - i], -1))):
+            for idx in np.ndindex(*weights[key].shape):
+                values = []
+                for sign in (+1, -1):
+                    shifted = {k: v.copy() for k, v in weights.items()}
+                    shifted[key][idx] += sign * EPS
+                    values.append(masked_reference_loss(shifted, masks, activation, loss, X, onehot))
+                worst = max(worst, abs((values[0] - values[1]) / (2 * EPS) - np.reshape(analytic, weights[key].shape)[idx]))
+    assert worst <= TOL, f"max |analytical - finite difference| = {worst:.3g} > {TOL}"
+
+
+def test_dropout_is_off_without_a_generator_and_at_rate_zero():
+    X, _, _ = batch(seed=9)
+    dropped = NeuralNetwork(config("relu", "cross_entropy", [6, 5], dropout=0.5))
+    plain = NeuralNetwork(config("relu", "cross_entropy", [6, 5]))
+    np.testing.assert_array_equal(dropped.forward(X), plain.forward(X))  # evaluation never drops
+    np.testing.assert_array_equal(plain.forward(X, dropout_rng=np.random.default_rng(0)), plain.forward(X))
+    assert not np.array_equal(dropped.forward(X, dropout_rng=np.random.default_rng(0)), plain.forward(X))

@@ -9,7 +9,7 @@ import pytest
 
 from mlp import NeuralNetwork
 from mlp.schedules import SCHEDULES
-from mlp.training import Diverged, fit, shift_images
+from mlp.training import Diverged, fit, flip_images, shift_images
 
 OPTIMIZERS = ("sgd", "momentum", "nag", "rmsprop", "adam", "nadam")
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.02, "nag": 0.02, "rmsprop": 1e-3, "adam": 1e-3, "nadam": 1e-3}
@@ -272,3 +272,25 @@ def test_training_accepts_one_hot_labels(mnist_slice):
         history = model.train(mnist_slice.X, labels, epochs=1, batch_size=64)
         runs.append((history[0]["train_loss"], history[0]["train_acc"], model.get_weights()["W0"]))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] and np.array_equal(runs[0][2], runs[1][2])
+
+
+def test_flip_mirrors_about_half_of_the_images_left_right(mnist_slice):
+    X = mnist_slice.X[:400]
+    flipped = flip_images(X, np.random.default_rng(0))
+    images, result = X.reshape(-1, 28, 28), flipped.reshape(-1, 28, 28)
+    mirrored = np.array([np.array_equal(r, i[:, ::-1]) for i, r in zip(images, result)])
+    kept = np.array([np.array_equal(r, i) for i, r in zip(images, result)])
+    assert np.all(mirrored | kept)
+    assert 150 < np.count_nonzero(mirrored & ~kept) < 250
+    assert flipped.dtype == X.dtype and np.array_equal(X, mnist_slice.X[:400])  # the input is left alone
+
+
+def test_runs_without_flip_or_dropout_draw_the_same_random_sequence(mnist_slice):
+    """Options added later must not change the runs recorded before them."""
+    X, y = mnist_slice.X[:300], mnist_slice.y[:300]
+    models = [NeuralNetwork({"num_layers": 1, "hidden_size": [16], "seed": 0, **extra})
+              for extra in ({}, {"flip": 0, "dropout": 0.0}, {"flip": 1, "dropout": 0.3})]
+    for model in models:
+        fit(model, X, y, epochs=1, batch_size=50, flip=model.config["flip"])
+    np.testing.assert_array_equal(models[0].params, models[1].params)
+    assert not np.array_equal(models[0].params, models[2].params)

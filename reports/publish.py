@@ -1,0 +1,89 @@
+"""python -m reports.publish: copy the built report and the run store behind it into docs/report/.
+
+The copy ships with the repository, so anyone can read the answers and query
+the runs without training: index.html, its figures, the W&B report's JSON when
+one was written, and runs.db taken with SQLite's backup API (a consistent
+snapshot even while a sweep writes), its weight and probe paths cleared because
+those files are not shipped. The whole folder must stay under 10 MB.
+"""
+import shutil
+import sqlite3
+import sys
+import tempfile
+from pathlib import Path
+
+from cli import OneLineParser, add_db_option, exit_with_error
+from store import store_path
+
+from .context import DEFAULT_OUT, ROOT
+
+PROG = "python -m reports.publish"
+DEFAULT_DOCS = ROOT / "docs" / "report"
+MAX_BYTES = 10 * 1024 * 1024
+COPIED = ("index.html", "figures", "sections", "wandb_report.json")
+
+
+def copy_store(source, target):
+    """``source`` store -> ``target`` as one self-contained file (no WAL), without paths to unshipped files."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        dst.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
+        dst.commit()
+        dst.execute("PRAGMA journal_mode = DELETE")
+        dst.execute("VACUUM")
+    finally:
+        src.close()
+        dst.close()
+
+
+def folder_bytes(folder):
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
+
+
+def publish(report, db, docs):
+    """Build the copy beside ``docs`` and swap it in only once it is complete and small enough."""
+    report, docs = Path(report), Path(docs)
+    docs.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report-", dir=docs.parent))
+    try:
+        for name in COPIED:
+            source = report / name
+            if source.is_dir():
+                shutil.copytree(source, staging / name)
+            elif source.is_file():
+                shutil.copy2(source, staging / name)
+        copy_store(db, staging / "runs.db")
+        size = folder_bytes(staging)
+        if size > MAX_BYTES:
+            raise ValueError(f"the published report would take {size / 1e6:.1f} MB, over the 10 MB limit")
+        if docs.exists():
+            shutil.rmtree(docs)
+        staging.rename(docs)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return size
+
+
+def main(argv=None):
+    parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the built report folder (default report/)")
+    add_db_option(parser)
+    parser.add_argument("--docs", default=str(DEFAULT_DOCS), help="where the copy goes (default docs/report/)")
+    args = parser.parse_args(argv)
+    db = store_path(args.db)
+    if not (Path(args.out) / "index.html").is_file():
+        exit_with_error(PROG, f"no report at {args.out}/index.html; build it first with `make report`")
+    if not db.is_file():
+        exit_with_error(PROG, f"no run store at {db}; build the report first with `make report`")
+    try:
+        size = publish(args.out, db, args.docs)
+    except (ValueError, sqlite3.DatabaseError) as exc:
+        exit_with_error(PROG, exc)
+    print(f"published {args.docs} ({size / 1e6:.2f} MB): open {args.docs}/index.html, "
+          f"query with python -m store --db {args.docs}/runs.db list")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

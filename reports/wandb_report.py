@@ -1,0 +1,189 @@
+"""python -m reports.wandb_report: the W&B report built by code (wandb-workspaces) from the local report's parts.
+
+Per section: a heading, the question, the answer paragraph and its evidence,
+then live panels over the logged runs (training runs are grouped by sweep; the
+report runs, job type "report", carry each section's images, tables and
+per-step probe series). Online the report is saved, its URL printed and
+recorded in the store; offline the same report is written as plain JSON
+(report/wandb_report.json), and publishing it needs `wandb login`.
+"""
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+from cli import OneLineParser, exit_with_error
+from runner.recording import save_atomically
+from runner.tracking import has_credentials, resolve_mode
+from store import RunStore, StoreError
+
+from . import queries as q
+from .context import DEFAULT_OUT
+from .html import read_parts
+
+PROG = "python -m reports.wandb_report"
+TITLE = "MLP on MNIST and Fashion-MNIST: ten questions answered"
+SEARCH_AXES = ("num_layers", "hidden_size", "optimizer", "learning_rate", "weight_decay", "batch_size",
+               "weight_init", "activation", "epochs")
+
+
+# Which runs a panel grid shows: ("sweep", name) the training runs of one sweep (logged with group = sweep),
+# ("report", section id) that section's report run, ("all", None) every training run.
+def _report_run(section_id):
+    return ("report", section_id)
+
+
+def _sweep(name):
+    return ("sweep", name)
+
+
+def runset_filter(runs):
+    kind, value = runs
+    return {"sweep": f"Group = '{value}'", "report": f"Name = 'report-{value}' and JobType = 'report'",
+            "all": "JobType != 'report'"}[kind]
+
+
+def runset_size(store, runs):
+    """How many logged runs the runset covers, counted in the store (evaluated runs; a report run is one)."""
+    kind, value = runs
+    if kind == "report":
+        return 1
+    return len(q.scored_runs(store, value if kind == "sweep" else None))
+
+
+def _media(wr, part):
+    """The section's figures as logged by wandb_log (key "<id>/<file stem>")."""
+    return wr.MediaBrowser(title="figures", media_keys=[f"{part['id']}/{Path(f).stem}" for f in part["figures"]])
+
+
+def _tables(wr, part):
+    return [wr.WeavePanelSummaryTable(table_name=f"{part['id']}/{name}") for name in part.get("tables", [])]
+
+
+def _series(wr, part, title, log_y=False):
+    return wr.LinePlot(title=title, x="Step", y=[f"{part['id']}/{key}" for key in part.get("series", [])],
+                       log_y=log_y)
+
+
+def _curves(wr, title_loss, title_acc):
+    return [wr.LinePlot(title=title_loss, x="Step", y=["train_loss"], log_y=True),
+            wr.LinePlot(title=title_acc, x="Step", y=["val_acc"])]
+
+
+def panels(wr, part):
+    """[(runset filter, panels)] of one section: what it shows live in W&B."""
+    sid = part["id"]
+    report_run = (_report_run(sid), [_media(wr, part), *_tables(wr, part)])
+    if sid == "2.2":
+        columns = [wr.ParallelCoordinatesPlotColumn(metric=wr.Config(axis), log=axis == "learning_rate")
+                   for axis in SEARCH_AXES] + [wr.ParallelCoordinatesPlotColumn(metric=wr.SummaryMetric("val_acc"))]
+        return [(_sweep("search"), [wr.ParallelCoordinatesPlot(title="search runs coloured by validation accuracy",
+                                                               columns=columns),
+                                    wr.ParameterImportancePlot(with_respect_to="val_acc")]), report_run]
+    if sid == "2.3":
+        return [(_sweep("optimizers"), _curves(wr, "training loss per epoch", "validation accuracy per epoch")),
+                report_run]
+    if sid == "2.4":
+        return [(_report_run(sid), [_series(wr, part, "first hidden layer's gradient norm per step", log_y=True),
+                                    _media(wr, part), *_tables(wr, part)])]
+    if sid == "2.5":
+        return [(_sweep("dead_neurons"), _curves(wr, "training loss per epoch", "validation accuracy per epoch")),
+                (_report_run(sid), [_series(wr, part, "hidden layers' gradient norm per step", log_y=True),
+                                    _media(wr, part), *_tables(wr, part)])]
+    if sid == "2.6":
+        return [(_sweep("losses"), _curves(wr, "training loss per epoch (each loss on its own scale)",
+                                           "validation accuracy per epoch")), report_run]
+    if sid == "2.7":
+        return [(("all", None), [wr.ScatterPlot(title="train vs test accuracy of every run",
+                                                        x=wr.SummaryMetric("train_acc"),
+                                                        y=wr.SummaryMetric("test_acc"))]), report_run]
+    if sid == "2.9":
+        return [(_report_run(sid), [_series(wr, part, "gradient norm of 5 first-layer neurons per iteration"),
+                                    _media(wr, part), *_tables(wr, part)])]
+    if sid == "2.10":
+        return [(_sweep("fashion"), [wr.BarPlot(title="Fashion-MNIST test accuracy", metrics=[wr.SummaryMetric(
+                    "test_acc")]), wr.LinePlot(title="validation accuracy per epoch", x="Step", y=["val_acc"])]),
+                report_run]
+    return [report_run]  # 2.1 and 2.8: images and tables
+
+
+def build(parts, project, entity, store):
+    """The wandb_workspaces Report of every section part, and its plain description (heading, text, panels,
+    and how many of the store's runs each panel's runset covers)."""
+    import wandb_workspaces.reports.v2 as wr  # noqa: PLC0415 - optional dependency
+
+    blocks = [wr.P(text="Built by code from the run store: each section answers its question from the logged runs; "
+                        "every number in the text is read from the store.")]
+    plain = []
+    for part in parts:
+        heading, text = f"{part['id']} {part['title']}", " ".join(part["answer"])
+        grids = panels(wr, part)
+        blocks += [wr.H2(text=heading), wr.P(text=part["question"]), wr.P(text=text)]
+        if part["details"]:
+            blocks.append(wr.UnorderedList(items=part["details"]))
+        blocks += [wr.PanelGrid(runsets=[wr.Runset(entity=entity, project=project, name=heading,
+                                                   filters=runset_filter(runs))], panels=shown)
+                   for runs, shown in grids]
+        plain.append({"id": part["id"], "heading": heading, "question": part["question"], "text": text,
+                      "details": part["details"],
+                      "panels": [{"runset": runset_filter(runs), "runs": runset_size(store, runs),
+                                  "type": type(p).__name__, "spec": _plain(p)} for runs, shown in grids for p in shown]})
+    report = wr.Report(project=project, entity=entity, title=TITLE, blocks=blocks)
+    return report, {"title": TITLE, "project": project, "entity": entity, "sections": plain}
+
+
+def _plain(panel):
+    """A panel's settings as JSON-ready values (metrics and configs as their names), without the private
+    fields (random ids) so a rebuild writes the same file."""
+    def public(value):
+        if isinstance(value, dict):
+            return {k: public(v) for k, v in value.items() if not k.startswith("_")}
+        return [public(v) for v in value] if isinstance(value, list) else value
+
+    return public(json.loads(json.dumps(dataclasses.asdict(panel), default=str)))
+
+
+def main(argv=None):
+    parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read (default report/)")
+    parser.add_argument("--db", default=None, help="the run store behind the report (else $MLP_DB, else runs.db); "
+                                                   "online, the saved report's URL is recorded there")
+    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
+    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
+    parser.add_argument("--wandb_mode", choices=("auto", "online", "offline"), default="auto",
+                        help="auto: save online with credentials, else write the JSON")
+    args = parser.parse_args(argv)
+    parts = read_parts(args.out)
+    if not parts:
+        exit_with_error(PROG, f"no report sections in {args.out}; build them first with `make report`")
+    online = resolve_mode(args.wandb_mode) == "online" and has_credentials()
+    entity = args.wandb_entity
+    if online and entity is None:
+        import wandb  # noqa: PLC0415 - heavy; only when saving
+
+        entity = wandb.Api().default_entity
+    entity = entity or ""  # offline without --wandb_entity: left for whoever publishes to fill in
+    try:
+        store = RunStore(args.db, create=False)
+    except StoreError as exc:
+        exit_with_error(PROG, exc)
+    report, plain = build(parts, args.wandb_project, entity, store)
+    if not online:
+        path = Path(args.out) / "wandb_report.json"
+        save_atomically(path, lambda f: f.write(json.dumps(plain, indent=2).encode()))
+        print(f"offline: wrote {path} ({len(parts)} sections); run `wandb login` and this command again to publish")
+        return 0
+    try:
+        report.save()
+    except Exception as exc:  # the server refused or could not be reached: one line, nothing recorded
+        exit_with_error(PROG, f"saving the report failed ({type(exc).__name__}: {exc}); the JSON path works offline")
+    try:
+        store.record_report(TITLE, report.url)
+    except StoreError as exc:
+        exit_with_error(PROG, f"report saved at {report.url} but not recorded: {exc}")
+    print(f"saved: {report.url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
