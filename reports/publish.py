@@ -24,14 +24,15 @@ COPIED = ("index.html", "figures", "sections", "wandb_report.json")
 
 
 def copy_store(source, target):
-    """``source`` store -> ``target`` as one self-contained file (no WAL), without paths to unshipped files."""
+    """``source`` store -> ``target`` as one self-contained file (its WAL checkpointed on close), without paths
+    to unshipped files."""
     src, dst = sqlite3.connect(source), sqlite3.connect(target)
     try:
         src.backup(dst)
         dst.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
         dst.commit()
-        dst.execute("PRAGMA journal_mode = DELETE")
         dst.execute("VACUUM")
+        dst.execute("PRAGMA journal_mode = WAL")  # the store's own mode: a query then leaves the file as it is
     finally:
         src.close()
         dst.close()

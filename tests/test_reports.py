@@ -511,6 +511,10 @@ def test_publish_copies_the_report_and_a_weightless_store_under_ten_megabytes(bu
     assert {p.name for p in (docs / "figures").iterdir()} == {p.name for p in (built.out / "figures").iterdir()}
     assert sum(p.stat().st_size for p in docs.rglob("*") if p.is_file()) < 10 * 1024 * 1024
     assert not list(docs.glob("runs.db-*"))  # one self-contained file, no WAL beside it
+    shipped = (docs / "runs.db").read_bytes()
+    queried = subprocess.run([sys.executable, "-m", "store", "--db", str(docs / "runs.db"), "sweeps"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert queried.returncode == 0 and (docs / "runs.db").read_bytes() == shipped  # a query leaves git clean
     copy = RunStore(docs / "runs.db", create=False)
     assert copy.db.execute("SELECT COUNT(*) FROM runs").fetchone() == built.store.db.execute(
         "SELECT COUNT(*) FROM runs").fetchone()
