@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -18,7 +17,7 @@ from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext
-from runner.sweep import SweepError, expand, load_sweep, validate
+from runner.sweep import expand, load_sweep, validate
 from runner.lease import Lease
 from runner.sweeper import MAX_DEATHS_PER_RUN, Proposer, run_sweep, worker_lost
 from store import RunStore
