@@ -22,7 +22,7 @@ install:  ## make .venv and install the project with its test dependencies
 data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked against their MD5s)
 	$(PY) -m mlp.data fetch
 
-test:  ## run the test suite (about 4 minutes)
+test:  ## run the test suite (about 5 minutes)
 	$(PY) -m pytest
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST
