@@ -23,7 +23,7 @@ def build_parser():
     add_job_options(parser)
     parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
     parser.add_argument("--blas_threads", type=int, default=1,
-                        help="BLAS threads (default 1: on 2 cores a second thread is often slower, never dependable)")
+                        help="BLAS threads (on 2 cores a second thread is often slower, never dependable)")
     parser.add_argument("--save_model", "--model_save_path", dest="save_model", default=None, metavar="PATH",
                         help="also copy the weights here (e.g. best_model.npy); never done unless asked")
     parser.add_argument("--rerun", action="store_true",

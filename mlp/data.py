@@ -81,8 +81,8 @@ def main(argv=None):
     parser = OneLineParser(prog="python -m mlp.data", description=main.__doc__)
     parser.add_argument("command", choices=("fetch",))
     parser.add_argument("-d", "--dataset", nargs="+", choices=DATASETS, default=list(DATASETS),
-                        help="datasets to fetch (default: both)")
-    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (default: $MLP_DATA_DIR)")
+                        help="datasets to fetch")
+    parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (None: $MLP_DATA_DIR, else the per-user cache)")
     args = parser.parse_args(argv)
     with one_line_errors(parser.prog):
         for name in args.dataset:

@@ -68,9 +68,9 @@ def publish(report, db, docs):
 
 def main(argv=None):
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the built report folder (default report/)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the built report folder")
     add_db_option(parser)
-    parser.add_argument("--docs", default=str(DEFAULT_DOCS), help="where the copy goes (default docs/report/)")
+    parser.add_argument("--docs", default=str(DEFAULT_DOCS), help="where the copy goes")
     args = parser.parse_args(argv)
     db = store_path(args.db)
     if not (Path(args.out) / "index.html").is_file():

@@ -145,7 +145,7 @@ def _plain(panel):
 
 def main(argv=None):
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read (default report/)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read")
     parser.add_argument("--db", default=None, help="the run store behind the report (else $MLP_DB, else runs.db); "
                                                    "online, the saved report's URL is recorded there")
     parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
