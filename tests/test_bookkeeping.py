@@ -1,0 +1,78 @@
+"""Bookkeeping pinned against independent references (hand-worked counts, textbook formulas): macro metrics,
+the hyperband quantile at eta 3, weight decay that leaves the exposed gradients alone, and early termination
+judged on validation accuracy, never training accuracy."""
+import numpy as np
+import pytest
+
+from mlp import NeuralNetwork
+from mlp.metrics import evaluate
+from runner.early_stop import EarlyTermination, StopTraining
+from runner.job import JobContext, _epoch_observer
+from runner.tracking import start_run
+
+
+def identity_classifier():
+    """3 inputs -> 3 classes through identity layers: a one-hot input row predicts its own class."""
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [3], "activation": "relu"})
+    model.set_weights({"W0": np.eye(3), "b0": np.zeros(3), "W1": np.eye(3), "b1": np.zeros(3)})
+    return model
+
+
+def test_metrics_are_macro_averages_on_an_imbalanced_hand_worked_example():
+    y_true = np.array([0, 0, 0, 0, 0, 0, 1, 2])
+    y_pred = np.array([0, 0, 0, 0, 0, 0, 0, 2])  # class 1's only image is taken for a 0
+    scores = evaluate(identity_classifier(), np.eye(3)[y_pred], y_true)
+    # per class (precision, recall): 0 -> (6/7, 1), 1 -> (0, 0), 2 -> (1, 1); F1 0 -> 12/13, 1 -> 0, 2 -> 1
+    assert scores["accuracy"] == pytest.approx(7 / 8)
+    assert scores["precision"] == pytest.approx((6 / 7 + 0 + 1) / 3)
+    assert scores["recall"] == pytest.approx((1 + 0 + 1) / 3)
+    assert scores["f1"] == pytest.approx((12 / 13 + 0 + 1) / 3)
+    assert abs(scores["f1"] - 7 / 8) > 0.2  # micro averaging would give the accuracy
+
+
+def test_hyperband_at_eta_3_stops_below_the_two_thirds_quantile():
+    rule = EarlyTermination("hyperband", min_iter=1, eta=3)
+    assert [e for e in range(1, 28) if rule.checks_at(e)] == [1, 3, 9, 27]
+    peers = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7]  # 2/3 quantile 0.5 (position 4 of 0..6); 1/3 quantile 0.3
+    assert rule.should_stop(3, 0.4, peers)  # between the two quantiles: below 1 - 1/eta's, so stopped
+    assert not rule.should_stop(3, 0.55, peers)
+    assert not rule.should_stop(2, 0.0, peers)  # not a rung
+    assert not rule.should_stop(3, 0.0, peers[:3])  # too few peers to judge
+
+
+def test_a_weight_decayed_step_leaves_the_exposed_gradients_alone(mnist_slice):
+    lr, decay = 0.1, 0.01
+    model = NeuralNetwork({"num_layers": 2, "hidden_size": [8], "optimizer": "sgd", "learning_rate": lr,
+                           "weight_decay": decay, "seed": 1})
+    X, y = mnist_slice.X[:32], mnist_slice.y[:32]
+    grad_W, grad_b = model.backward(y, model.forward(X))
+    before = model.get_weights()
+    exposed = [g.copy() for g in (*grad_W, *grad_b)]
+    layer_grads = [(layer.grad_W.copy(), layer.grad_b.copy()) for layer in model.layers]
+    model.update_weights()
+    for now, then in zip((*model.grad_W, *model.grad_b), exposed):
+        np.testing.assert_array_equal(now, then)
+    for layer, (gW, gb) in zip(model.layers, layer_grads):
+        np.testing.assert_array_equal(layer.grad_W, gW)
+        np.testing.assert_array_equal(layer.grad_b, gb)
+    after = model.get_weights()
+    n = len(model.layers)
+    for i in range(n):  # textbook SGD with L2 decay on weights only: W -= lr (g + decay W); b -= lr g
+        np.testing.assert_allclose(after[f"W{i}"], before[f"W{i}"] - lr * (grad_W[n - 1 - i] + decay * before[f"W{i}"]),
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(after[f"b{i}"].ravel(), (before[f"b{i}"] - lr * grad_b[n - 1 - i]).ravel(),
+                                   rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("train_acc, val_acc, stopped", [(0.99, 0.10, True), (0.10, 0.99, False)])
+def test_early_termination_follows_validation_accuracy(train_acc, val_acc, stopped):
+    ctx = JobContext(early_terminate={"type": "median", "min_iter": 1}, wandb_mode="disabled")
+    result = {"epochs": []}
+    observe = _epoch_observer(ctx, result, start_run("disabled"), {1: [0.5] * 4}, None)
+    metrics = {"epoch": 1, "train_loss": 0.1, "train_acc": train_acc, "val_loss": 0.1, "val_acc": val_acc}
+    if stopped:
+        with pytest.raises(StopTraining):
+            observe(metrics)
+    else:
+        observe(metrics)
+    assert result["epochs"] == [metrics]
