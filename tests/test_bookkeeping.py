@@ -76,3 +76,72 @@ def test_early_termination_follows_validation_accuracy(train_acc, val_acc, stopp
     else:
         observe(metrics)
     assert result["epochs"] == [metrics]
+
+
+def other_value(option):
+    """A valid value of ``option`` that is not its default."""
+    if option.choices:
+        return next(c for c in option.choices if c != option.default)
+    if option.many:
+        return [option.default[0] + 1]
+    if option.type is int:
+        return option.default + 1
+    return option.default / 2 if option.default else 0.5 * (option.maximum or 1)
+
+
+def test_every_option_that_differs_from_its_default_changes_the_key(tmp_path):
+    from mlp.options import RUN_OPTIONS, resolve_config
+    from runner.recording import key_defaults
+    from store import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    keys = {"defaults": store.key(resolve_config({}))}
+    for option in RUN_OPTIONS:
+        config = resolve_config({option.name: other_value(option)})
+        assert config[option.name] != resolve_config({})[option.name], option.name
+        keys[option.name] = store.key(config)
+    assert len(set(keys.values())) == len(keys), "two configurations share one key"
+
+
+def test_a_write_that_fails_halfway_leaves_the_old_file_intact(tmp_path):
+    from runner.recording import save_atomically
+
+    path = tmp_path / "model.npy"
+    path.write_bytes(b"the old weights")
+
+    def half_then_fail(f):
+        f.write(b"half of the new")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        save_atomically(path, half_then_fail)
+    assert path.read_bytes() == b"the old weights"
+
+
+def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
+    """Through the real command line, with a deadline: a runner that will not rerun a failed run hangs or skips it."""
+    import subprocess
+    import sys
+
+    import yaml
+
+    from runner.sweep import expand, load_sweep
+    from store import RunStore
+
+    sweep_file = tmp_path / "resume.yaml"
+    sweep_file.write_text(yaml.safe_dump({"name": "resume", "method": "grid", "parameters": {
+        "epochs": {"value": 1}, "train_size": {"value": 500}, "num_layers": {"value": 1},
+        "hidden_size": {"value": 8}, "seed": {"values": [0, 1]}}}))
+    command = [sys.executable, "-m", "runner", str(sweep_file), "--jobs", "1", "--quiet", "--wandb_mode", "disabled",
+               "--db", str(tmp_path / "runs.db"), "--runs_dir", str(tmp_path / "runs")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and "sweep resume: 2 finished; 0 already done" in first.stdout, first.stderr
+    failed, kept = expand(load_sweep(sweep_file))
+    store = RunStore(tmp_path / "runs.db", create=False)
+    run_id = store.find("resume", failed)["id"]
+    with store.db.conn:
+        store.db.execute("UPDATE runs SET status = 'failed', error = 'planted' WHERE id = ?", [run_id])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "sweep resume: 1 finished; 1 already done" in again.stdout, again.stderr
+    assert store.get(run_id)["status"] == "finished" and store.find("resume", kept)["status"] == "finished"
