@@ -173,10 +173,11 @@ def _remove_orphaned_parts(folder):
 
 
 def _alive(pid):
+    """Signal 0 only asks: a process we may not signal (PermissionError) is alive all the same."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass
     return True
