@@ -52,6 +52,20 @@ def matmul_bound(dtype, rng, sizes=SIZES, batch=BATCH):
     return run
 
 
+def adam_floor(model):
+    """A function running the two passes no Adam can skip (a square root and a division over every
+    parameter, through preallocated buffers) -> seconds: the least an Adam step costs in NumPy."""
+    v, m, out = np.abs(model.params) + 1, model.params.copy(), np.empty_like(model.params)
+
+    def run():
+        started = time.perf_counter()
+        np.sqrt(v, out=out)
+        np.divide(m, out, out=out)
+        return time.perf_counter() - started
+
+    return run
+
+
 def step_parts(model, batches):
     """Run model.train_step's parts on each (X, Y) batch -> seconds per part, summed."""
     totals = dict(forward=0.0, loss=0.0, backward=0.0, optimizer=0.0)
@@ -85,17 +99,18 @@ def measure(dtype, steps, rounds, X, y):
     Y = one_hot(y, 10, model.dtype)
     order = rng.permutation(len(X))[: steps * BATCH].reshape(steps, BATCH)
     batches = [(X[idx], Y[idx]) for idx in order]
-    bound = matmul_bound(dtype, rng)
-    samples = {k: [] for k in ("bound forward", "bound backward", "forward", "loss", "backward", "optimizer", "step")}
+    bound, floor = matmul_bound(dtype, rng), adam_floor(model)
+    samples = {k: [] for k in ("bound forward", "bound backward", "forward", "loss", "backward", "optimizer",
+                               "adam floor", "step")}
     for _ in range(rounds):
-        forward = backward = 0.0
+        forward = backward = least = 0.0
         for _ in range(steps):
             f, b = bound()
-            forward, backward = forward + f, backward + b
+            forward, backward, least = forward + f, backward + b, least + floor()
         parts = step_parts(model, batches)
         whole = whole_steps(model, batches)
         for key, seconds in (("bound forward", forward), ("bound backward", backward), *parts.items(),
-                             ("step", whole)):
+                             ("adam floor", least), ("step", whole)):
             samples[key].append(seconds / steps * 1e3)
     return {k: statistics.median(v) for k, v in samples.items()}
 
@@ -116,6 +131,9 @@ def report(dtype, ms):
         print(f"{name:<26}{value:>9.3f}{tail}")
     rest = ms["step"] - bound - ms["optimizer"]
     print(f"beyond the matmuls: optimizer {ms['optimizer'] / bound:.2f}x of them, everything else {rest / bound:.2f}x")
+    least = (ms["forward"] + ms["loss"] + ms["backward"] + ms["adam floor"]) / bound
+    print(f"Adam's unavoidable sqrt and divide alone: {ms['adam floor']:.3f} ms ({ms['adam floor'] / bound:.2f}x); "
+          f"with this forward, loss and backward the step cannot go below {least:.2f}x")
 
 
 def main():

@@ -7,6 +7,7 @@ import math
 import time
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from .objective_functions import one_hot
 from .schedules import SCHEDULES
@@ -17,14 +18,17 @@ class Diverged(ArithmeticError):
 
 
 def shift_images(X, max_shift, rng, side=28):
-    """Move each (side*side) image by up to ``max_shift`` pixels each way, filling with 0."""
+    """Move each (side*side) image by up to ``max_shift`` pixels each way, filling with 0.
+
+    Each image's window is picked out of a view of every window of its padded
+    copy: one gather, several times faster than indexing rows and columns.
+    """
     b = X.shape[0]
-    padded = np.pad(X.reshape(b, side, side), ((0, 0), (max_shift, max_shift), (max_shift, max_shift)))
     dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, b))
-    offsets = np.arange(side)
-    rows = (dy[:, None] + offsets)[:, :, None]
-    cols = (dx[:, None] + offsets)[:, None, :]
-    return padded[np.arange(b)[:, None, None], rows, cols].reshape(b, side * side)
+    padded = np.zeros((b, side + 2 * max_shift, side + 2 * max_shift), X.dtype)
+    padded[:, max_shift:max_shift + side, max_shift:max_shift + side] = X.reshape(b, side, side)
+    windows = sliding_window_view(padded, (side, side), axis=(1, 2))  # (b, 2s+1, 2s+1, side, side)
+    return windows[np.arange(b), dy, dx].reshape(b, side * side)
 
 
 def flip_images(X, rng, side=28):
