@@ -340,7 +340,7 @@ def fashion_choice(store):
     for source in simplest + [r for r in ranked if r not in tied]:
         options = S.fashion_options(source["config"])
         assert options["dataset"] == "fashion_mnist" and options["epochs"] > source["config"]["epochs"]
-        assert len(options["hidden_size"]) == options["num_layers"] <= 6
+        assert options["hidden_size"] == source["config"]["hidden_size"]
         spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
         key = store.key(expand(quick(spec))[0])
         if key not in keys and len(chosen) < S.N_FASHION:
@@ -352,8 +352,7 @@ def fashion_choice(store):
 def facts_2_10(store):
     chosen, tied_facts = fashion_choice(store)
     sources = [source for source, _ in chosen]
-    facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR,
-             "extra": S.FASHION_EXTRA_LAYERS, "max_layers": 6}
+    facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR}
     if S.FASHION_ADAPTATION["augment"]:
         facts["shift"] = S.FASHION_ADAPTATION["augment"]
     if S.FASHION_ADAPTATION["dropout"]:
