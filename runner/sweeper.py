@@ -56,6 +56,12 @@ class Proposer:
     def total(self):
         return len(self.fixed) if self.fixed is not None else self.spec["run_cap"]
 
+    def already_done(self):
+        """How many of this sweep's runs need no run now: of a fixed list, only its own (the sweep may hold
+        others, such as 2.10's runs by an earlier rule or a grid since narrowed)."""
+        done = self._done()
+        return len(done) if self.fixed is None else sum(self.store.key(c) in done for c in self.fixed)
+
     def next_batch(self):
         done = self._done()
         if self.fixed is not None:
@@ -125,7 +131,7 @@ def run_sweep(spec, store, jobs=1, ctx=None, backend="loky", scheduler=None, pro
     proposer = Proposer(spec, store, batch_size=2 * jobs, configs=configs, rerun_before=time.time() if rerun else None)
     store.add_sweep(name, spec if configs is None else {**spec, "configs": configs})
     remove_partial_files(Path(ctx.runs_dir) / name)
-    already = len(proposer._done())
+    already = proposer.already_done()
     rule = EarlyTermination.from_spec(ctx.early_terminate)
     counts, started, deaths, deaths_by_hash = Counter(), time.time(), 0, Counter()
     bar = tqdm(total=max(proposer.total() - already, 0), unit="run", desc=name, disable=not progress, smoothing=0)

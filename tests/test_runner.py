@@ -101,6 +101,18 @@ def test_sweep_records_each_config_once_and_resumes_as_a_no_op(tmp_path, jobs, d
     assert_complete(tmp_path, spec_file, data)
 
 
+def test_a_narrowed_grid_counts_only_its_own_runs_as_done(tmp_path):
+    """A sweep that keeps runs of an earlier, wider grid (or 2.10's runs by an earlier rule) reports and shows
+    progress over the configurations asked for now, not over every row of its name."""
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="narrow", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+    wide = load_sweep(write_sweep(tmp_path, "narrow", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}}))
+    assert run_sweep(wide, store, ctx=ctx, progress=False)["counts"] == {"finished": 3}
+    narrowed = load_sweep(write_sweep(tmp_path, "narrow", {"epochs": {"value": 1}, "seed": {"values": [2, 3]}}))
+    summary = run_sweep(narrowed, store, ctx=ctx, progress=False)
+    assert summary["counts"] == {"finished": 1} and summary["skipped"] == 1
+
+
 def test_kill_9_of_the_runner_then_resume_completes_without_duplicates(tmp_path, data):
     spec_file = write_sweep(tmp_path, "killed", {"epochs": {"value": 3}, "seed": {"values": list(range(8))}})
     runner = subprocess.Popen(runner_cmd(spec_file, tmp_path), cwd=ROOT)
