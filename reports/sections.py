@@ -516,7 +516,7 @@ def fashion(ctx):
                            f"build section 2.10 without --no-train")
     notes = Findings()
     shift, dropout = FASHION_ADAPTATION["augment"], FASHION_ADAPTATION["dropout"]
-    adaptation = ", ".join(["shifts of up to {shift} pixels" if shift else "no shifts",
+    adaptation = ", ".join(["shifts of at most {shift} px" if shift else "no shifts",
                             "mirroring" if FASHION_ADAPTATION["flip"] else "no mirroring",
                             "dropout {dropout}" if dropout else "no dropout"])
     notes.add("Rule, from the MNIST results alone: take the {n} distinct finished MNIST configurations with the "
@@ -559,7 +559,7 @@ def fashion(ctx):
     notes.add(answers.FASHION)
     categories = [f"configuration {i + 1}" for i in range(len(sources))]
     accuracies = {"MNIST": [s["test_acc"] for s in sources], "Fashion-MNIST": [r["test_acc"] for r in runs]}
-    series = epoch_series(store, runs, "val_acc", ("optimizer", "learning_rate"),
+    series = epoch_series(store, runs, "val_acc", ("num_layers", "learning_rate"),
                           names=[f"configuration {i + 1} (MNIST run {s['id']})" for i, s in enumerate(sources)])
     figs = {"test_acc": figures.bars(categories, accuracies, "Test accuracy of the chosen configurations",
                                      "configuration", "test accuracy"),
