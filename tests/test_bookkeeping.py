@@ -145,3 +145,29 @@ def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "sweep resume: 1 finished; 1 already done" in again.stdout, again.stderr
     assert store.get(run_id)["status"] == "finished" and store.find("resume", kept)["status"] == "finished"
+
+
+@pytest.mark.parametrize("final", ["finished", "diverged", "stopped"])
+def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
+    """A claim that arrives after the run was recorded (from its own runner, another one, with any lease, or for a
+    rerun that began before the run ended) gets nothing, and the row as SQLite holds it does not change."""
+    import sqlite3
+
+    from mlp.options import resolve_config
+    from store import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({"epochs": 1})
+    assert store.claim("s", config, "me", 60) is not None
+    store.record("s", config, {"status": final, "test_acc": 0.5, "epochs": [{"epoch": 1, "val_acc": 0.5}]})
+
+    def raw_rows():
+        with sqlite3.connect(tmp_path / "runs.db") as conn:
+            return (conn.execute("SELECT * FROM runs").fetchall(), conn.execute("SELECT * FROM epochs").fetchall())
+
+    before = raw_rows()
+    assert [row[4] for row in before[0]] == [final]  # the status column
+    for owner, lease in (("me", 60), ("other", 60), ("me", -1), ("other", -1)):
+        assert store.claim("s", config, owner, lease) is None, (owner, lease)
+        assert store.claim("s", config, owner, lease, rerun_before=0.0) is None, "the run ended after the rerun began"
+    assert raw_rows() == before
