@@ -28,9 +28,11 @@ test:  ## run the test suite (about 5 minutes)
 # mutmut copies the code into mutants/ and runs the tests there; PYTHONPATH makes the scripts and runners the tests
 # start as subprocesses import that copy too, so they run the mutant under test (mutmut passes its name in the
 # environment). One child: only one core is ours.
-mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping; prints the scores (not part of make test)
+MUTANTS ?=
+mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping, or MUTANTS='store.* mlp.metrics.*'; not in make test
 	$(PY) -m pip install --quiet -e '.[mutate]'
-	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1
+	mkdir -p mutants  # on PYTHONPATH from the start: a folder missing then is never looked at again
+	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
 	$(PY) tests/mutation_score.py
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST
