@@ -32,7 +32,7 @@ MUTANTS ?=
 mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping, or MUTANTS='store.* mlp.metrics.*'; not in make test
 	$(PY) -m pip install --quiet -e '.[mutate]'
 	mkdir -p mutants  # on PYTHONPATH from the start: a folder missing then is never looked at again
-	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS)
+	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1 $(foreach m,$(MUTANTS),'$(m)')
 	$(PY) tests/mutation_score.py
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST

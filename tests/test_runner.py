@@ -296,7 +296,7 @@ def test_the_heartbeat_renews_the_leases_it_holds_and_releases_them_on_exit(tmp_
     with Lease(store) as lease:
         run_id = lease.claim("s", resolve_config({}))
         claimed_until = store.get(run_id)["lease_until"]
-        wait_for(lambda: store.get(run_id)["lease_until"] > claimed_until)
+        wait_for(lambda: store.get(run_id)["lease_until"] > claimed_until, timeout=30)  # 300 renewals' time
         assert store.get(run_id)["status"] == "running"
     row = store.get(run_id)
     assert (row["status"], row["error"], row["lease_until"]) == ("failed", "interrupted", None)
