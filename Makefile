@@ -9,7 +9,7 @@ export MLP_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export WANDB_SILENT := true
 
-.PHONY: help install data test train sweep search runs report wandb-report publish best bench stress fresh-check browser report-check
+.PHONY: help install data test mutate train sweep search runs report wandb-report publish best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -24,6 +24,16 @@ data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked 
 
 test:  ## run the test suite (about 5 minutes)
 	$(PY) -m pytest
+
+# mutmut copies the code into mutants/ and runs the tests there; PYTHONPATH makes the scripts and runners the tests
+# start as subprocesses import that copy too, so they run the mutant under test (mutmut passes its name in the
+# environment). One child: only one core is ours.
+MUTANTS ?=
+mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping, or MUTANTS='store.* mlp.metrics.*'; not in make test
+	$(PY) -m pip install --quiet -e '.[mutate]'
+	mkdir -p mutants  # on PYTHONPATH from the start: a folder missing then is never looked at again
+	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1 $(foreach m,$(MUTANTS),'$(m)')
+	$(PY) tests/mutation_score.py
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST
 	$(PY) train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier

@@ -22,6 +22,12 @@ SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 if not os.environ.get("MLP_DATA_DIR") and (SHARED_DATA / "mnist").is_dir():
     os.environ["MLP_DATA_DIR"] = str(SHARED_DATA)
 os.environ["WANDB_MODE"] = "disabled"
+# make mutate: mutmut names the mutant under test in MUTANT_UNDER_TEST, and the scripts and runners the tests start
+# inherit it, so they run that mutant too. Its stats phase ("stats") records which tests call what in this process
+# only; a subprocess would try to as well and fail (it reads mutmut's config from its own working folder), so
+# subprocesses run the plain code then. mutmut keeps its own copy of the value for this process.
+if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    del os.environ["MUTANT_UNDER_TEST"]
 os.environ["WANDB_SILENT"] = "true"
 # One BLAS thread (here and in the scripts run as subprocesses): with two, small matmuls are erratic on
 # these machines (LIBRARY_NOTES: 0.57 s or 1.10 s for the same epoch), and far slower under load.

@@ -3,9 +3,12 @@ several runners cooperating on one sweep and one store."""
 import os
 import re
 import shutil
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -102,23 +105,49 @@ def test_a_dask_cluster_whose_workers_cannot_see_the_runners_files_finishes_ever
 
 
 def test_two_runners_on_one_sweep_train_each_configuration_once(tmp_path):
-    # enough training that each run outlasts the 1 s lease on a fast, quiet machine too
-    sweep = write_grid(tmp_path / "coop.yaml", "coop", range(8), epochs=8, train_size=8000, width=128)
-    cmd = [sys.executable, "-m", "runner", sweep, "--jobs", "1", "--db", tmp_path / "runs.db",
-           "--runs_dir", tmp_path / "runs", *QUIET]
-    # runs outlast the lease several times over: only the heartbeat keeps the other runner off them
-    env = {**os.environ, "MLP_LEASE_SECONDS": "1"}
-    # started together, both create the store: one migrates it, the other waits and finds it done
-    runners = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-               for _ in range(2)]
-    outputs = [r.communicate(timeout=600) for r in runners]
-    assert [r.returncode for r in runners] == [0, 0], [err for _, err in outputs]
-    trained = [finished_counts(out) for out, _ in outputs]
-    assert sum(trained) == 8 and min(trained) >= 1, trained
-    store = RunStore(tmp_path / "runs.db", create=False)
-    rows = store.runs(sweep="coop")
-    assert len(rows) == 8 and all(r["status"] == "finished" for r in rows)
-    assert {r["config_hash"] for r in rows} == {store.key(c) for c in expand(load_sweep(sweep))}
-    assert [r["attempts"] for r in rows] == [1] * 8, "a configuration was claimed twice"
-    assert sum(r["seconds"] > 1 for r in rows) >= 4, "runs must outlast the lease for this test to mean anything"
-    assert len({r["claimed_by"] for r in rows}) == 2
+    """A handshake, not a race: the first runner is frozen (SIGSTOP) while it holds a run, so the second must train
+    every other configuration and leave that one alone (its holder lives, its lease is live), however slow either is;
+    thawed, the first finishes its run. No lease can lapse here: a holder is only ever seen alive."""
+    sweep = write_grid(tmp_path / "coop.yaml", "coop", range(4))
+    db = tmp_path / "runs.db"
+    cmd = [sys.executable, "-m", "runner", sweep, "--jobs", "1", "--db", db, "--runs_dir", tmp_path / "runs", *QUIET]
+    env = {**os.environ, "MLP_LEASE_SECONDS": "3600"}
+
+    def rows():
+        try:
+            with sqlite3.connect(db) as conn:
+                return conn.execute("SELECT config_hash, status, claimed_by, attempts FROM runs").fetchall()
+        except sqlite3.OperationalError:  # the schema is not there yet
+            return []
+
+    def wait_until(condition, what, *processes):
+        deadline = time.time() + 300  # only against a hang: nothing below races a clock
+        while not condition():
+            assert time.time() < deadline and all(p.poll() is None for p in processes), what
+            time.sleep(0.05)
+
+    first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    second = None
+    try:
+        wait_until(lambda: any(r[1] == "running" for r in rows()), "the first runner never claimed a run", first)
+        os.killpg(first.pid, signal.SIGSTOP)  # the runner and its worker: it can claim and record nothing more
+        frozen = rows()
+        (held,) = [r for r in frozen if r[1] == "running"]
+        assert len(frozen) < 4, "the first runner claimed every run before it was frozen"
+        second = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        wait_until(lambda: sum(r[1] == "finished" for r in rows()) == 3, "the second runner did not train the rest",
+                   second)
+        assert held in rows(), "the second runner took a run whose holder is alive under a live lease"
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], [err for _, err in outputs]
+    assert [finished_counts(out) for out, _ in outputs] == [len(frozen), 4 - len(frozen)]
+    store = RunStore(db, create=False)
+    final = store.runs(sweep="coop")
+    assert {r["config_hash"] for r in final} == {store.key(c) for c in expand(load_sweep(sweep))}
+    assert all(r["status"] == "finished" for r in final)
+    assert [r["attempts"] for r in final] == [1] * 4, "a configuration was claimed twice"
+    assert {r["claimed_by"] for r in final if r["config_hash"] == held[0]} == {held[2]}
+    assert len({r["claimed_by"] for r in final}) == 2

@@ -299,6 +299,21 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
 
 
+def test_the_heartbeat_renews_the_leases_it_holds_and_releases_them_on_exit(tmp_path, monkeypatch):
+    """Whatever the load, a renewal pushes the expiry past the one the claim set (the wait is only a deadline)."""
+    from mlp.options import resolve_config
+
+    monkeypatch.setenv("MLP_LEASE_SECONDS", "0.4")  # a renewal every 0.1 s
+    store = RunStore(tmp_path / "runs.db")
+    with Lease(store) as lease:
+        run_id = lease.claim("s", resolve_config({}))
+        claimed_until = store.get(run_id)["lease_until"]
+        wait_for(lambda: store.get(run_id)["lease_until"] > claimed_until, timeout=30)  # 300 renewals' time
+        assert store.get(run_id)["status"] == "running"
+    row = store.get(run_id)
+    assert (row["status"], row["error"], row["lease_until"]) == ("failed", "interrupted", None)
+
+
 def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits(tmp_path):
     """No dead time: importing the network and the job loads neither scikit-learn nor wandb (2 s and 1.5 s here);
     a job with W&B disabled runs to the end without ever importing wandb, and the split loads scikit-learn."""

@@ -147,6 +147,28 @@ def test_inference_main_returns_the_metrics_dict(trained, inference_module, mnis
     np.testing.assert_array_equal(again["logits"], scores["logits"])
 
 
+REFERENCE_ACTIVATIONS = {"tanh": np.tanh, "relu": lambda Z: np.maximum(Z, 0.0)}
+
+
+@pytest.mark.parametrize("activation, wrong", [("tanh", "relu"), ("relu", "tanh")])
+def test_inference_uses_the_activation_of_its_config(activation, wrong, inference_module, mnist, tmp_path):
+    """inference.py's logits are a plain NumPy forward pass with the config's activation, not with another one."""
+    rng = np.random.default_rng(7)
+    weights = {"W0": rng.normal(0, 0.1, (784, 16)), "b0": rng.normal(0, 0.5, 16),
+               "W1": rng.normal(0, 1.0, (16, 10)), "b1": np.zeros(10)}
+    np.save(tmp_path / "model.npy", weights)
+    (tmp_path / "config.json").write_text(json.dumps({"num_layers": 1, "hidden_size": [16], "activation": activation}))
+    scores = inference_module.main(["--model_path", str(tmp_path / "model.npy"),
+                                    "--config", str(tmp_path / "config.json")])
+
+    def reference(f):
+        return f(mnist.X_test @ weights["W0"] + weights["b0"]) @ weights["W1"] + weights["b1"]
+
+    np.testing.assert_allclose(scores["logits"], reference(REFERENCE_ACTIVATIONS[activation]), rtol=1e-10, atol=1e-10)
+    assert scores["accuracy"] == np.mean(reference(REFERENCE_ACTIVATIONS[activation]).argmax(1) == mnist.y_test)
+    assert np.mean(scores["logits"].argmax(1) != reference(REFERENCE_ACTIVATIONS[wrong]).argmax(1)) > 0.1
+
+
 def test_unknown_flag_that_prefixes_a_known_flag_is_warned_not_taken(train_module, capsys):
     """SPEC 4: unknown flags give a warning that names them, not a crash. ``--lr`` is not a train.py flag
     (the flags are -lr and --learning_rate), but argparse's prefix matching takes it for --lr_schedule and

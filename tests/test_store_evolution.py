@@ -3,6 +3,7 @@ final, paths that move with the store, leases, and store errors after opening.""
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -153,6 +154,100 @@ def test_a_lease_is_taken_over_when_it_lapses_or_its_holder_is_gone(tmp_path):
     assert store.claim("s", c, "third", 60) is None
     store.release("other")
     assert [r["status"] for r in store.runs(order_by="id")] == ["running", "failed", "failed"]
+
+
+def test_a_live_holder_keeps_its_run_whatever_the_machine_or_the_permissions(tmp_path, monkeypatch):
+    """Under a live lease the run stays with its holder: a live process on this machine (which only the null signal
+    reaches), a process on another machine (its pid means nothing here, even one that no process here has), and a
+    process we may not signal."""
+    store = RunStore(tmp_path / "runs.db")
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    # a holder that reports any real signal it gets, and ends when its input does
+    alive = subprocess.Popen([sys.executable, "-c", "import signal, sys\n"
+                              "for s in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGUSR1):\n"
+                              "    signal.signal(s, lambda n, f: print('signal', n, flush=True))\n"
+                              "sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        here = socket.gethostname()
+        holders = {"alive here": f"{here}:{alive.pid}:x", "elsewhere": f"another-host:{gone}:x",
+                   "not ours": f"{here}:1:x"}
+        configs = {name: resolve_config({"seed": i}) for i, name in enumerate(holders)}
+        for name, owner in holders.items():
+            assert store.claim("s", configs[name], owner, 60) is not None
+
+        def not_permitted(pid, sig):
+            raise PermissionError(f"kill({pid}, {sig})")
+
+        for name in holders:
+            with monkeypatch.context() as patch:
+                if name == "not ours":
+                    patch.setattr(os, "kill", not_permitted)
+                assert store.claim("s", configs[name], "other", 60) is None, name
+        out, _ = alive.communicate("", timeout=60)
+        assert (alive.returncode, out) == (0, ""), "the holder was sent a real signal"
+    finally:
+        alive.kill()
+        alive.wait()
+    assert {r["claimed_by"] for r in store.runs()} == set(holders.values())
+
+
+def test_the_best_run_is_the_finished_one_with_the_highest_or_lowest_metric(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    rows = [("a", "finished", 0.9, 0.3), ("a", "finished", 0.7, 0.1), ("a", "failed", 0.99, 0.01),
+            ("a", "finished", None, None), ("b", "finished", 0.95, 0.2), ("a", "finished", 0.9, 0.5)]
+    for seed, (sweep, status, f1, loss) in enumerate(rows):
+        store.record(sweep, resolve_config({"seed": seed}),
+                     {"status": status, "test_f1": f1, "test_loss": loss, "epochs": []})
+
+    def seed_of(run):
+        return None if run is None else run["config"]["seed"]
+
+    assert seed_of(store.best()) == 4  # by test F1 across sweeps; a failed run never counts
+    assert seed_of(store.best(sweep="a")) == 0  # a tie (0.9, seeds 0 and 5) goes to the first recorded
+    assert seed_of(store.best("test_loss", sweep="a", lowest=True)) == 1
+    assert seed_of(store.best("test_loss", sweep="a")) == 5
+    assert seed_of(store.best(sweep="a", where="json_extract(config, '$.seed') > ?", where_args=[2])) == 5
+    assert store.best(sweep="c") is None
+    with pytest.raises(StoreError, match="unknown metric 'f1'; choose from train_loss, train_acc, val_loss"):
+        store.best("f1")
+
+
+def test_early_termination_peers_are_the_other_runs_val_acc_at_the_asked_epochs(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    configs = [resolve_config({"seed": seed}) for seed in range(4)]
+    histories = {0: [0.1, 0.2, 0.3], 1: [0.4, 0.5], 2: [0.6, None, 0.7], 3: [0.8]}
+    for seed, accs in histories.items():
+        store.record("other" if seed == 3 else "s", configs[seed], {"status": "finished", "epochs": [
+            {"epoch": e, "val_acc": acc} for e, acc in enumerate(accs, start=1)]})
+    everyone = store.val_accs("s", [1, 2])
+    assert {e: sorted(v) for e, v in everyone.items()} == {1: [0.1, 0.4, 0.6], 2: [0.2, 0.5]}
+    others = store.val_accs("s", [2, 3], exclude_hash=store.key(configs[0]))
+    assert {e: sorted(v) for e, v in others.items()} == {2: [0.5], 3: [0.7]}
+    assert store.val_accs("s", []) == {}
+
+
+def test_held_keys_are_the_running_runs_under_a_live_lease_and_get_finds_a_run_by_id(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    live, lapsed, done, elsewhere = (resolve_config({"seed": seed}) for seed in range(4))
+    ids = [store.claim("s", live, "me", 60), store.claim("s", lapsed, "me", -1), store.claim("s", done, "me", 60),
+           store.claim("t", elsewhere, "me", 60)]
+    store.record("s", done, {"status": "finished", "epochs": []})
+    assert store.held_keys("s") == {store.key(live)}
+    assert [store.get(run_id)["config"]["seed"] for run_id in reversed(ids)] == [3, 2, 1, 0]
+    assert store.get(max(ids) + 1) is None
+
+
+def test_a_published_report_is_remembered_once_per_address(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.record_report("first title", "https://wandb.ai/r/1")
+    store.record_report("new title", "https://wandb.ai/r/1")
+    store.record_report("other", "https://wandb.ai/r/2")
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        rows = conn.execute("SELECT url, title, saved_at FROM reports ORDER BY url").fetchall()
+    assert [(url, title) for url, title, _ in rows] == [("https://wandb.ai/r/1", "new title"),
+                                                        ("https://wandb.ai/r/2", "other")]
+    assert all(abs(saved - time.time()) < 600 for _, _, saved in rows)
 
 
 def test_a_store_from_newer_code_is_refused_in_one_line(tmp_path):

@@ -1,0 +1,41 @@
+"""Optimizer details the textbook-update tests leave open: a float32 network keeps every optimizer buffer in
+float32, and the periodic flush zeroes exactly the subnormal numbers (IEEE 754), nothing else."""
+import numpy as np
+import pytest
+
+from mlp import NeuralNetwork
+from mlp.optimizers import FLUSH_EVERY, OPTIMIZERS, flush_subnormals
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+def test_a_float32_network_keeps_its_optimizer_buffers_in_float32(optimizer, mnist_slice):
+    """float32 halves the memory each step sweeps through; one float64 buffer would double it for that pass."""
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "optimizer": optimizer, "weight_decay": 0.01,
+                           "dtype": "float32"})
+    model.train_step(mnist_slice.X[:16].astype(np.float32), np.eye(10, dtype=np.float32)[mnist_slice.y[:16]])
+    buffers = {name: value for name, value in vars(model.optimizer).items() if isinstance(value, np.ndarray)}
+    assert buffers and {name: value.dtype for name, value in buffers.items()} == dict.fromkeys(buffers, np.float32)
+    assert model.params.dtype == np.float32
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_zeroes_the_subnormals_and_keeps_every_normal_number(dtype):
+    tiny = np.finfo(dtype).tiny  # the smallest positive normal number
+    values = np.array([tiny, -tiny, tiny / 2, -tiny / 4, np.nextafter(tiny, 0), 0.0, 1.0, -3.5], dtype=dtype)
+    flush_subnormals(values)
+    np.testing.assert_array_equal(values, np.array([tiny, -tiny, 0, 0, 0, 0, 1, -3.5], dtype=dtype))
+
+
+def test_the_optimizer_flushes_subnormal_weights_as_it_steps():
+    """A weight in the subnormal range is 0 after the next flush (every FLUSH_EVERY steps); the others stay."""
+    tiny = np.finfo(np.float64).tiny
+    weights = {"W0": np.array([[tiny / 8, 1.0], [2.0, -3.0]]), "b0": np.array([0.5, -tiny / 2]),
+               "W1": np.array([[0.25, tiny], [-1.0, 0.125]]), "b1": np.zeros(2)}
+    model = NeuralNetwork({"optimizer": "sgd", "learning_rate": 0.1})
+    model.set_weights(weights)  # every gradient 0: only the flush can change a weight
+    for _ in range(FLUSH_EVERY):
+        model.update_weights()
+    after = model.get_weights()
+    expected = {**weights, "W0": np.array([[0.0, 1.0], [2.0, -3.0]]), "b0": np.array([[0.5, 0.0]])}
+    for key, value in expected.items():
+        np.testing.assert_array_equal(after[key].reshape(value.shape), value, err_msg=key)
