@@ -175,3 +175,31 @@ def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
         assert store.claim("s", config, owner, lease) is None, (owner, lease)
         assert store.claim("s", config, owner, lease, rerun_before=0.0) is None, "the run ended after the rerun began"
     assert raw_rows() == before
+
+
+def test_a_sweep_is_one_row_with_its_latest_spec_and_its_first_creation_time(tmp_path):
+    """Resuming a sweep (or a report section rerunning its sweep) replaces its stored spec, as SQLite holds it,
+    but not when it was created, and leaves the other sweeps alone."""
+    import json
+    import sqlite3
+    import time
+
+    from store import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    started = time.time()
+    store.add_sweep("s", {"b": 1, "a": [1, 2]})
+    store.add_sweep("other", {"x": 0})
+
+    def rows():
+        with sqlite3.connect(tmp_path / "runs.db") as conn:
+            return {name: (spec, created) for name, spec, created in
+                    conn.execute("SELECT name, spec, created_at FROM sweeps").fetchall()}
+
+    first = rows()
+    assert set(first) == {"s", "other"}
+    assert first["s"][0] == '{"a": [1, 2], "b": 1}'  # keys sorted: the same spec is the same text
+    assert started <= first["s"][1] <= time.time()
+    store.add_sweep("s", {"c": 3})
+    again = rows()
+    assert again["s"] == (json.dumps({"c": 3}), first["s"][1]) and again["other"] == first["other"]
