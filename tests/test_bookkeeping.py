@@ -2,6 +2,7 @@
 the hyperband quantile at eta 3, weight decay that leaves the exposed gradients alone, and early termination
 judged on validation accuracy, never training accuracy."""
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -203,3 +204,25 @@ def test_a_sweep_is_one_row_with_its_latest_spec_and_its_first_creation_time(tmp
     store.add_sweep("s", {"c": 3})
     again = rows()
     assert again["s"] == (json.dumps({"c": 3}), first["s"][1]) and again["other"] == first["other"]
+
+
+def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_outside(tmp_path):
+    """A runs folder beside the store travels with it (relative path); one elsewhere is kept whole."""
+    import sqlite3
+
+    from mlp.options import resolve_config
+    from store import RunStore
+
+    (tmp_path / "store").mkdir()
+    store = RunStore(tmp_path / "store" / "runs.db")
+    inside, outside = tmp_path / "store" / "runs" / "s" / "a.npy", tmp_path / "elsewhere" / "s" / "b.npy"
+    for seed, path in ((0, inside), (1, outside)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+        config = resolve_config({"seed": seed})
+        store.claim("s", config, "me", 60)
+        store.record("s", config, {"status": "finished", "weights_path": str(path), "epochs": []})
+        assert store.find("s", config)["weights_path"] == str(path)
+    with sqlite3.connect(tmp_path / "store" / "runs.db") as conn:
+        stored = [row[0] for row in conn.execute("SELECT weights_path FROM runs ORDER BY id")]
+    assert stored == [str(Path("runs") / "s" / "a.npy"), str(outside)]
