@@ -226,3 +226,20 @@ def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_
     with sqlite3.connect(tmp_path / "store" / "runs.db") as conn:
         stored = [row[0] for row in conn.execute("SELECT weights_path FROM runs ORDER BY id")]
     assert stored == [str(Path("runs") / "s" / "a.npy"), str(outside)]
+
+
+def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_path):
+    """The same configuration in two sweeps is two runs; a run being trained or failed (rerun on resume) is not done."""
+    from mlp.options import resolve_config
+    from store import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    config, failed, running = (resolve_config({"seed": seed}) for seed in (0, 1, 2))
+    ids = {}
+    for sweep, each, status in (("a", config, "finished"), ("b", config, "diverged"), ("a", failed, "failed")):
+        ids[sweep, status] = store.claim(sweep, each, "me", 60)
+        store.record(sweep, each, {"status": status, "epochs": []})
+    assert store.claim("a", running, "me", 60) is not None  # claimed, nothing recorded yet
+    assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
+    assert [(r["id"], r["status"]) for r in store.done_runs("a")] == [(ids["a", "finished"], "finished")]
+    assert [(r["id"], r["status"]) for r in store.done_runs("b")] == [(ids["b", "diverged"], "diverged")]
