@@ -243,3 +243,36 @@ def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_
     assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
     assert [(r["id"], r["status"]) for r in store.done_runs("a")] == [(ids["a", "finished"], "finished")]
     assert [(r["id"], r["status"]) for r in store.done_runs("b")] == [(ids["b", "diverged"], "diverged")]
+
+
+def test_a_result_cannot_overwrite_a_runs_identity_and_numpy_numbers_are_stored_as_numbers(tmp_path):
+    """A worker's result dict is data: its stray id, sweep, config, owner or attempt count change nothing of the row
+    (checked in SQLite itself), and NumPy scalars land as SQL numbers, not as blobs a query cannot compare."""
+    import json
+    import sqlite3
+
+    from mlp.options import resolve_config
+    from store import RunStore
+
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({"seed": 0})
+    run_id = store.claim("s", config, "me", 60)
+    store.record("s", config, {"status": "finished", "id": run_id + 7, "sweep": "other", "config": {"seed": 9},
+                               "claimed_by": "thief", "attempts": 99, "test_acc": np.float32(0.75),
+                               "epochs": [{"epoch": np.int64(1), "val_acc": np.float64(0.5)}]})
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        row = conn.execute("SELECT id, sweep, config, claimed_by, attempts, typeof(test_acc), test_acc FROM runs").fetchall()
+        epochs = conn.execute("SELECT typeof(epoch), typeof(val_acc) FROM epochs").fetchall()
+    assert row == [(run_id, "s", json.dumps(config, sort_keys=True), "me", 1, "real", 0.75)]
+    assert epochs == [("integer", "real")]
+
+
+def test_recording_a_status_that_is_not_an_outcome_names_the_outcomes(tmp_path):
+    from mlp.options import resolve_config
+    from store import RunStore
+    from store.db import OUTCOMES
+
+    with pytest.raises(ValueError) as error:
+        RunStore(tmp_path / "runs.db").record("s", resolve_config({}), {"status": "running"})
+    assert str(error.value) == f"record() takes an outcome ({', '.join(OUTCOMES)}); got 'running'"
+    assert "finished" in OUTCOMES and "running" not in OUTCOMES
