@@ -265,6 +265,11 @@ def test_a_result_cannot_overwrite_a_runs_identity_and_numpy_numbers_are_stored_
         epochs = conn.execute("SELECT typeof(epoch), typeof(val_acc) FROM epochs").fetchall()
     assert row == [(run_id, "s", json.dumps(config, sort_keys=True), "me", 1, "real", 0.75)]
     assert epochs == [("integer", "real")]
+    unclaimed = resolve_config({"seed": 1})  # recorded without a claim (a run whose worker kept dying)
+    store.record("s", unclaimed, {"status": "failed", "epochs": []})
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        assert conn.execute("SELECT attempts, config FROM runs WHERE id != ?", [run_id]).fetchall() == [
+            (1, json.dumps(unclaimed, sort_keys=True))]
 
 
 def test_recording_a_status_that_is_not_an_outcome_names_the_outcomes(tmp_path):
