@@ -1,5 +1,6 @@
 """A store that outlives the code: migrations of an old store, stable config keys, final runs that stay
 final, paths that move with the store, leases, and store errors after opening."""
+import json
 import os
 import shutil
 import signal
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mlp import NeuralNetwork
@@ -18,6 +20,7 @@ from mlp.model_io import load_weights
 from mlp.options import resolve_config
 from runner.recording import key_defaults
 from store import RunStore, StoreError
+from store.db import OUTCOMES
 from store.migrations import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +251,87 @@ def test_a_published_report_is_remembered_once_per_address(tmp_path):
     assert [(url, title) for url, title, _ in rows] == [("https://wandb.ai/r/1", "new title"),
                                                         ("https://wandb.ai/r/2", "other")]
     assert all(abs(saved - time.time()) < 600 for _, _, saved in rows)
+
+
+def test_a_sweep_is_one_row_with_its_latest_spec_and_its_first_creation_time(tmp_path):
+    """Resuming a sweep (or a report section rerunning its sweep) replaces its stored spec, as SQLite holds it,
+    but not when it was created, and leaves the other sweeps alone."""
+    store = RunStore(tmp_path / "runs.db")
+    started = time.time()
+    store.add_sweep("s", {"b": 1, "a": [1, 2]})
+    store.add_sweep("other", {"x": 0})
+
+    def rows():
+        with sqlite3.connect(tmp_path / "runs.db") as conn:
+            return {name: (spec, created) for name, spec, created in
+                    conn.execute("SELECT name, spec, created_at FROM sweeps").fetchall()}
+
+    first = rows()
+    assert set(first) == {"s", "other"}
+    assert first["s"][0] == '{"a": [1, 2], "b": 1}'  # keys sorted: the same spec is the same text
+    assert started <= first["s"][1] <= time.time()
+    store.add_sweep("s", {"c": 3})
+    again = rows()
+    assert again["s"] == (json.dumps({"c": 3}), first["s"][1]) and again["other"] == first["other"]
+
+
+def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_outside(tmp_path):
+    """A runs folder beside the store travels with it (relative path); one elsewhere is kept whole."""
+    (tmp_path / "store").mkdir()
+    store = RunStore(tmp_path / "store" / "runs.db")
+    inside, outside = tmp_path / "store" / "runs" / "s" / "a.npy", tmp_path / "elsewhere" / "s" / "b.npy"
+    for seed, path in ((0, inside), (1, outside)):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"weights")
+        config = resolve_config({"seed": seed})
+        store.claim("s", config, "me", 60)
+        store.record("s", config, {"status": "finished", "weights_path": str(path), "epochs": []})
+        assert store.find("s", config)["weights_path"] == str(path)
+    with sqlite3.connect(tmp_path / "store" / "runs.db") as conn:
+        stored = [row[0] for row in conn.execute("SELECT weights_path FROM runs ORDER BY id")]
+    assert stored == [str(Path("runs") / "s" / "a.npy"), str(outside)]
+
+
+def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_path):
+    """The same configuration in two sweeps is two runs; a run being trained or failed (rerun on resume) is not done."""
+    store = RunStore(tmp_path / "runs.db")
+    config, failed, running = (resolve_config({"seed": seed}) for seed in (0, 1, 2))
+    ids = {}
+    for sweep, each, status in (("a", config, "finished"), ("b", config, "diverged"), ("a", failed, "failed")):
+        ids[sweep, status] = store.claim(sweep, each, "me", 60)
+        store.record(sweep, each, {"status": status, "epochs": []})
+    assert store.claim("a", running, "me", 60) is not None  # claimed, nothing recorded yet
+    assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
+    assert [(r["id"], r["status"]) for r in store.done_runs("a")] == [(ids["a", "finished"], "finished")]
+    assert [(r["id"], r["status"]) for r in store.done_runs("b")] == [(ids["b", "diverged"], "diverged")]
+
+
+def test_a_result_cannot_overwrite_a_runs_identity_and_numpy_numbers_are_stored_as_numbers(tmp_path):
+    """A worker's result dict is data: its stray id, sweep, config, owner or attempt count change nothing of the row
+    (checked in SQLite itself), and NumPy scalars land as SQL numbers, not as blobs a query cannot compare."""
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({"seed": 0})
+    run_id = store.claim("s", config, "me", 60)
+    store.record("s", config, {"status": "finished", "id": run_id + 7, "sweep": "other", "config": {"seed": 9},
+                               "claimed_by": "thief", "attempts": 99, "test_acc": np.float32(0.75),
+                               "epochs": [{"epoch": np.int64(1), "val_acc": np.float64(0.5)}]})
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        row = conn.execute("SELECT id, sweep, config, claimed_by, attempts, typeof(test_acc), test_acc FROM runs").fetchall()
+        epochs = conn.execute("SELECT typeof(epoch), typeof(val_acc) FROM epochs").fetchall()
+    assert row == [(run_id, "s", json.dumps(config, sort_keys=True), "me", 1, "real", 0.75)]
+    assert epochs == [("integer", "real")]
+    unclaimed = resolve_config({"seed": 1})  # recorded without a claim (a run whose worker kept dying)
+    store.record("s", unclaimed, {"status": "failed", "epochs": []})
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        assert conn.execute("SELECT attempts, config FROM runs WHERE id != ?", [run_id]).fetchall() == [
+            (1, json.dumps(unclaimed, sort_keys=True))]
+
+
+def test_recording_a_status_that_is_not_an_outcome_names_the_outcomes(tmp_path):
+    with pytest.raises(ValueError) as error:
+        RunStore(tmp_path / "runs.db").record("s", resolve_config({}), {"status": "running"})
+    assert str(error.value) == f"record() takes an outcome ({', '.join(OUTCOMES)}); got 'running'"
+    assert "finished" in OUTCOMES and "running" not in OUTCOMES
 
 
 def test_a_store_from_newer_code_is_refused_in_one_line(tmp_path):
