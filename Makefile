@@ -29,10 +29,11 @@ test:  ## run the test suite (about 5 minutes)
 # start as subprocesses import that copy too, so they run the mutant under test (mutmut passes its name in the
 # environment). One child: only one core is ours.
 MUTANTS ?=
+MUTATE_JOBS ?= $(shell nproc)
 mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping, or MUTANTS='store.* mlp.metrics.*'; not in make test
 	$(PY) -m pip install --quiet -e '.[mutate]'
 	mkdir -p mutants  # on PYTHONPATH from the start: a folder missing then is never looked at again
-	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children 1 $(foreach m,$(MUTANTS),'$(m)')
+	PYTHONPATH=$(CURDIR)/mutants $(VENV)/bin/mutmut run --max-children $(MUTATE_JOBS) $(foreach m,$(MUTANTS),'$(m)')
 	$(PY) tests/mutation_score.py
 
 train:  ## train the reference model: 3x128 ReLU, Adam, 10 epochs on MNIST

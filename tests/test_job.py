@@ -1,0 +1,92 @@
+"""runner.job.run_one called in this process, as train.py does: the record it returns for each way a run ends.
+
+The sweep tests run jobs in worker processes; these pin the job itself, on a small real MNIST slice, against
+scores recomputed here with scikit-learn from the weights it hands back.
+"""
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score
+
+from mlp.data import load_uint8, to_unit_float, validation_split
+from mlp.options import resolve_config
+from runner.job import JobContext, run_one
+
+SMALL = {"train_size": 600, "epochs": 2, "hidden_size": [16], "num_layers": 2, "batch_size": 50}
+
+
+@pytest.fixture
+def ctx(tmp_path, data_dir):
+    return JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
+
+
+def _relu_probabilities(weights, X):
+    """A plain forward pass of the returned weights: ReLU hidden layers, softmax output."""
+    A = X
+    n = len(weights) // 2
+    for i in range(n):
+        Z = A @ weights[f"W{i}"] + weights[f"b{i}"].ravel()
+        A = np.maximum(Z, 0) if i < n - 1 else Z
+    E = np.exp(A - A.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+def _splits(config, data_dir):
+    data = load_uint8(config["dataset"], str(data_dir))
+    X_train, _, y_train, _ = validation_split(data.X_train, data.y_train, config["val_fraction"],
+                                              config["seed"], config["train_size"])
+    return {"train": (to_unit_float(X_train, "float64"), y_train), "test": (to_unit_float(data.X_test, "float64"), data.y_test)}
+
+
+def test_a_finished_run_reports_the_scores_of_the_weights_it_returns(ctx, data_dir, tmp_path):
+    config = resolve_config(SMALL)
+    seen = []
+    result = run_one(config, ctx, on_epoch=seen.append)
+    assert result["status"] == "finished" and "error" not in result
+    assert [m["epoch"] for m in result["epochs"]] == [1, 2] and seen == result["epochs"]
+    for name in ("loss", "acc", "precision", "recall", "f1"):
+        assert result[f"val_{name}"] == result["epochs"][-1][f"val_{name}"]
+    for split, (X, y) in _splits(config, data_dir).items():
+        P = _relu_probabilities(result["weights"], X)
+        predicted = P.argmax(axis=1)
+        assert result[f"{split}_acc"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
+        assert result[f"{split}_loss"] == pytest.approx(log_loss(y, P, labels=range(10)), rel=1e-6)
+        for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
+            expected = metric(y, predicted, average="macro", zero_division=0)
+            assert result[f"{split}_{name}"] == pytest.approx(expected, abs=1e-12)
+    assert result["config"] is config
+    steps = 2 * math.ceil(600 / 50)  # train_size counts the images trained on, in batches of 50
+    assert result["probe"]["grad_norms"].shape == (steps, 2)
+    assert result["ended_at"] >= result["started_at"]
+    assert result["seconds"] == result["ended_at"] - result["started_at"]
+    assert not (tmp_path / "runs").exists()  # the job writes no file: the runner does
+
+
+def test_a_diverged_run_is_reported_without_scores_or_weights(ctx):
+    result = run_one(resolve_config({**SMALL, "optimizer": "sgd", "learning_rate": 1e12,
+                                    "num_layers": 3, "hidden_size": [64]}), ctx)
+    assert result["status"] == "diverged"
+    assert result["error"].startswith("loss became")
+    assert "test_acc" not in result and "weights" not in result
+
+
+def test_a_run_below_its_peers_is_stopped_by_the_rule_and_still_scored(tmp_path, data_dir):
+    rule = {"type": "median", "min_iter": 1}
+    ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled",
+                     early_terminate=rule)
+    result = run_one(resolve_config(SMALL), ctx, peers={1: [1.0] * 4})
+    assert result["status"] == "stopped" and result["error"] == "median rule at epoch 1"
+    assert len(result["epochs"]) == 1
+    assert 0 <= result["test_acc"] <= 1 and "weights" in result
+    unstopped = run_one(resolve_config(SMALL), ctx, peers={1: [0.0] * 4})
+    assert unstopped["status"] == "finished" and len(unstopped["epochs"]) == 2
+
+
+def test_a_failing_run_returns_its_error_instead_of_raising(tmp_path):
+    ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "no data here"), wandb_mode="disabled")
+    result = run_one(resolve_config(SMALL), ctx)
+    assert result["status"] == "failed"
+    assert result["error"].startswith("DataError: ") and "no data here" in result["error"]
+    assert "Traceback" in result["traceback"]
+    assert result["seconds"] == result["ended_at"] - result["started_at"] >= 0
