@@ -3,8 +3,10 @@
 Reads mutmut's per-file results (``mutants/<path>.meta``); mutants not run (``make mutate MUTANTS=...``
 runs a part) are counted apart, not in the scores. A mutant is killed when a test failed under it,
 or timed out (the tests hung: caught, though slowly); "no tests", survived, segfault and the rest count as
-not killed. A survivor must be listed in tests/equivalent_mutants.md with the reason it cannot change
-behaviour: the exit status is 1 while any survivor is not. The last line is the total score.
+not killed. Every survivor must be listed in tests/equivalent_mutants.md with the reason: the exit status is 1
+while any is not. As in the textbook definition (killed / non-equivalent mutants), survivors listed under its
+"Equivalent" heading, which behave exactly like the program, are left out of the totals, and each line says
+how many; survivors listed under its other headings stay in as not killed. The last line is the total score.
 """
 import json
 import re
@@ -28,13 +30,23 @@ def results(mutants_dir):
     return found
 
 
-def listed_equivalents(notes):
-    """Mutant names (``module.x_function__mutmut_N``) named in the equivalents file."""
-    return set(re.findall(r"[\w.ǁ]+__mutmut_\d+", notes.read_text())) if notes.exists() else set()
+def listed_survivors(notes):
+    """(every mutant name in the notes, those under its "Equivalent" heading); names are
+    ``module.x_function__mutmut_N``."""
+    if not notes.exists():
+        return set(), set()
+    text = notes.read_text()
+    names = re.compile(r"[\w.ǁ]+__mutmut_\d+")
+    equivalent = set()
+    for section in re.split(r"^## ", text, flags=re.MULTILINE)[1:]:
+        if section.startswith("Equivalent"):
+            equivalent |= set(names.findall(section))
+    return set(names.findall(text)), equivalent
 
 
-def score_line(killed, total):
-    return f"mutation score: {killed}/{total} killed ({100 * killed / max(total, 1):.1f}%)"
+def score_line(killed, total, equivalent=0):
+    line = f"mutation score: {killed}/{total} killed ({100 * killed / max(total, 1):.1f}%)"
+    return line + (f", {equivalent} equivalent left out" if equivalent else "")
 
 
 def main(mutants_dir=ROOT / "mutants", notes=ROOT / "tests" / "equivalent_mutants.md"):
@@ -42,28 +54,33 @@ def main(mutants_dir=ROOT / "mutants", notes=ROOT / "tests" / "equivalent_mutant
     if not by_path:
         print(f"no mutmut results under {mutants_dir}: run `make mutate`", file=sys.stderr)
         return 2
-    equivalent = listed_equivalents(notes)
-    killed, total, unlisted, not_run = Counter(), Counter(), [], Counter()
+    listed, equivalent = listed_survivors(notes)
+    killed, total, left_out, unlisted, not_run = Counter(), Counter(), Counter(), [], Counter()
     for path, codes in by_path.items():
         for name, code in codes.items():
             if code is None:  # outside MUTANTS=..., or an interrupted run
                 not_run[path] += 1
-                continue
-            total[path] += 1
-            if code in KILLED or code in TIMEOUT:
+            elif code in KILLED or code in TIMEOUT:
                 killed[path] += 1
-            elif name not in equivalent:
-                unlisted.append(name)
-    for path in sorted(total | not_run):
-        print(f"{path:28} {score_line(killed[path], total[path])}" + (f"; {not_run[path]} not run" if not_run[path] else ""))
+                total[path] += 1
+            elif name in equivalent:
+                left_out[path] += 1
+            else:
+                total[path] += 1
+                if name not in listed:
+                    unlisted.append(name)
+    for path in sorted(total | left_out | not_run):
+        print(f"{path:28} {score_line(killed[path], total[path], left_out[path])}"
+              + (f"; {not_run[path]} not run" if not_run[path] else ""))
     for group, member in GROUPS.items():
-        paths = [p for p in total if member(p)]
-        print(f"{group:28} {score_line(sum(killed[p] for p in paths), sum(total[p] for p in paths))}")
+        paths = [p for p in total | left_out if member(p)]
+        print(f"{group:28} {score_line(*(sum(c[p] for p in paths) for c in (killed, total, left_out)))}")
     for name in sorted(unlisted):
         print(f"not killed and not listed in {notes.name}: {name}")
     if not_run:
-        print(f"{sum(not_run.values())} mutants not run: the scores count the {sum(total.values())} that were")
-    print(score_line(sum(killed.values()), sum(total.values())))
+        print(f"{sum(not_run.values())} mutants not run: the scores count the "
+              f"{sum(total.values()) + sum(left_out.values())} that were")
+    print(score_line(sum(killed.values()), sum(total.values()), sum(left_out.values())))
     return 1 if unlisted else 0
 
 

@@ -190,3 +190,38 @@ def test_keras_download_cache_is_read_without_keras(tmp_path, monkeypatch, data_
     finally:
         mlp.data._load_uint8.cache_clear()
     assert not (tmp_path / "empty-cache").exists()
+
+
+# -- python -m mlp.data fetch --------------------------------------------------------------------------------
+def test_fetch_names_where_each_dataset_is(data_dir, capsys):
+    assert mlp.data.main(["fetch", "--data_dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out.splitlines() == [f"mnist: {data_dir / 'mnist'}",
+                                                    f"fashion_mnist: {data_dir / 'fashion_mnist'}"]
+    assert mlp.data.main(["fetch", "-d", "fashion_mnist"]) == 0  # the folder from MLP_DATA_DIR
+    assert capsys.readouterr().out == f"fashion_mnist: {data_dir / 'fashion_mnist'}\n"
+
+
+@pytest.mark.parametrize("argv", (["download"], ["fetch", "-d", "cifar10"]))
+def test_fetch_refuses_an_unknown_command_or_dataset(argv, capsys):
+    with pytest.raises(SystemExit) as ended:
+        mlp.data.main(argv)
+    assert ended.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
+def test_check_available_reads_the_data_or_raises_data_error(data_dir, tmp_path):
+    mlp.data.check_available("fashion_mnist", str(data_dir))
+    with pytest.raises(DataError, match="nowhere"):
+        mlp.data.check_available("fashion_mnist", str(tmp_path / "nowhere"))
+    (tmp_path / "only_mnist").mkdir()
+    shutil.copytree(data_dir / "mnist", tmp_path / "only_mnist" / "mnist")
+    mlp.data.check_available("mnist", str(tmp_path / "only_mnist"))
+    with pytest.raises(DataError, match="fashion_mnist"):
+        mlp.data.check_available("fashion_mnist", str(tmp_path / "only_mnist"))
+
+
+def test_fetch_from_a_missing_folder_ends_in_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as ended:
+        mlp.data.main(["fetch", "--data_dir", str(tmp_path / "nowhere")])
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nowhere" in err and err.startswith("python -m mlp.data: ")

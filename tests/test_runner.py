@@ -293,7 +293,8 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
             assert proposer.claim_next(lease, set()) == doomed  # in flight when its worker dies
             assert worker_lost(store, "deaths", doomed, proposer, deaths) == (attempt == MAX_DEATHS_PER_RUN)
     (row,) = store.runs(sweep="deaths", where="config_hash = ?", where_args=[store.key(doomed)])
-    assert row["status"] == "failed" and "worker process died" in row["error"]
+    assert row["status"] == "failed"
+    assert row["error"] == f"its worker process died {MAX_DEATHS_PER_RUN} times (out of memory, or killed)"
     assert row["attempts"] == MAX_DEATHS_PER_RUN, "each death sent the same claim out again"
     assert proposer.next_batch() == [], "nothing left to run in this invocation"
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
@@ -336,3 +337,35 @@ def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits
     assert not before & {"sklearn", "scipy", "wandb"}
     assert "wandb" not in after
     assert "sklearn" in after
+
+
+def test_a_job_context_takes_every_job_flag():
+    from cli import OneLineParser, add_job_options
+
+    args = add_job_options(OneLineParser(prog="x")).parse_args(
+        ["--runs_dir", "r", "--data_dir", "d", "--wandb_mode", "disabled", "-wp", "p", "-we", "e"])
+    rule = {"type": "median", "min_iter": 2}
+    assert JobContext.from_args(args, "s", rule) == JobContext(
+        sweep="s", runs_dir="r", data_dir="d", wandb_mode="disabled", wandb_project="p", wandb_entity="e",
+        early_terminate=rule)
+
+
+@pytest.mark.parametrize("metric", (None, "val_f1"))
+def test_a_bayes_sweep_learns_from_the_metric_it_names(tmp_path, monkeypatch, metric):
+    """The history handed to the forest pairs each finished run with the spec's metric (val_acc by default)."""
+    import runner.sweeper
+    from mlp.options import resolve_config
+
+    spec = {"name": "b", "method": "bayes", "run_cap": 5, "parameters": {**QUICK, "seed": {"values": [0, 1, 2]}}}
+    if metric:
+        spec["metric"] = {"name": metric, "goal": "maximize"}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
+    spec = load_sweep(tmp_path / "b.yaml")
+    store = RunStore(tmp_path / "runs.db")
+    for seed, (acc, f1) in enumerate(((0.5, 0.9), (0.7, 0.2))):
+        store.record("b", resolve_config({"epochs": 1, "seed": seed}), {"status": "finished", "val_acc": acc, "val_f1": f1})
+    seen = []
+    monkeypatch.setattr(runner.sweeper.bayes, "propose", lambda spec, history, n, rng: seen.append(history) or [])
+    assert Proposer(spec, store, batch_size=2).next_batch() == []
+    expected = {0: (0.5, 0.9), 1: (0.7, 0.2)}
+    assert sorted((c["seed"], v) for c, v in seen[0]) == [(s, expected[s][metric == "val_f1"]) for s in (0, 1)]

@@ -199,6 +199,12 @@ def test_cosine_schedule_ends_at_one_percent():
     assert SCHEDULES["constant"](0.1, 500, total) == 0.1
 
 
+def test_cosine_schedule_stays_at_its_floor_past_the_end_and_in_a_one_step_run():
+    cosine = SCHEDULES["cosine"]
+    assert cosine(0.1, 1500, 1000) == pytest.approx(0.001, rel=1e-9)  # not back up the cosine
+    assert cosine(0.1, 0, 1) == pytest.approx(0.1) and cosine(0.1, 1, 1) == pytest.approx(0.001, rel=1e-9)
+
+
 def test_fit_with_cosine_schedule_lowers_lr_to_about_one_percent(mnist_slice):
     model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "optimizer": "sgd", "learning_rate": 0.1})
     history = fit(model, mnist_slice.X[:1000], mnist_slice.y[:1000], epochs=4, batch_size=20, schedule="cosine")
@@ -224,6 +230,7 @@ def test_shift_augmentation_keeps_shapes_and_moves_pixels(mnist_slice):
     rng = np.random.default_rng(0)
     shifted = shift_images(X, 2, rng)
     assert shifted.shape == X.shape and shifted.dtype == X.dtype
+    assert shift_images(X.astype(np.float32), 2, rng).dtype == np.float32  # a float32 run stays float32
     assert np.any(shifted != X)
     images, moved = X.reshape(-1, 28, 28), shifted.reshape(-1, 28, 28)
     seen_shifts = set()
