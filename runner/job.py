@@ -79,7 +79,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
     """Train one resolved ``config`` -> its result record (see store.RunStore.record) with ``weights``
     and ``probe`` arrays. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]} of the sweep's
     other runs, for early termination."""
-    result = {"config": config, "status": "running", "started_at": time.time(), "epochs": []}
+    result = {"config": config, "started_at": time.time(), "epochs": []}
     try:
         data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],

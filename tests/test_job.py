@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score,
 
 from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.options import resolve_config
+import runner.job
 from runner.job import JobContext, run_one
 
 SMALL = {"train_size": 600, "epochs": 2, "hidden_size": [16], "num_layers": 2, "batch_size": 50}
@@ -90,3 +91,59 @@ def test_a_failing_run_returns_its_error_instead_of_raising(tmp_path):
     assert result["error"].startswith("DataError: ") and "no data here" in result["error"]
     assert "Traceback" in result["traceback"]
     assert result["seconds"] == result["ended_at"] - result["started_at"] >= 0
+
+
+class RecordedRun:
+    """Stands in for a W&B run and keeps what the job hands it."""
+    id = "recorded-run"
+
+    def __init__(self, mode, **init):
+        self.mode, self.init, self.logged, self.summary = mode, init, [], {}
+
+    def log(self, data, step):
+        self.logged.append((step, data))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        return False
+
+
+@pytest.fixture
+def wandb_runs(monkeypatch):
+    runs = []
+    monkeypatch.setattr(runner.job, "start_run", lambda mode, **init: runs.append(RecordedRun(mode, **init)) or runs[-1])
+    return runs
+
+
+def test_the_job_logs_to_wandb_what_its_record_holds(wandb_runs, tmp_path, data_dir):
+    ctx = JobContext(sweep="s", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="offline",
+                     wandb_project="p", wandb_entity="e")
+    config = resolve_config(SMALL)
+    result = run_one(config, ctx, key="abc")
+    (run,) = wandb_runs
+    assert run.mode == "offline"
+    assert run.init == {"project": "p", "entity": "e", "group": "s", "name": "s-abc", "config": {**config, "config_hash": "abc"}}
+    assert result["wandb_run_id"] == "recorded-run"
+    assert run.logged == [(m["epoch"], {k: v for k, v in m.items() if k != "epoch"}) for m in result["epochs"]]
+    assert run.summary == {"status": "finished", **{k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")}}
+    diverged = run_one(resolve_config({**SMALL, "optimizer": "sgd", "learning_rate": 1e12, "num_layers": 3,
+                                       "hidden_size": [64]}), ctx)
+    assert diverged["status"] == "diverged" and wandb_runs[-1].summary == {"status": "diverged"}
+
+
+def test_the_job_trains_with_its_configs_schedule_augmentation_and_precision(ctx, monkeypatch):
+    seen, fit = {}, runner.job.fit
+
+    def spy(model, X, y, epochs, batch_size, X_val, y_val, **kwargs):
+        seen.update(kwargs, epochs=epochs, batch_size=batch_size, dtypes={X.dtype, X_val.dtype})
+        return fit(model, X, y, epochs, batch_size, X_val, y_val, **kwargs)
+
+    monkeypatch.setattr(runner.job, "fit", spy)
+    config = resolve_config({**SMALL, "epochs": 1, "lr_schedule": "cosine", "augment": 2, "flip": 1, "dtype": "float32"})
+    result = run_one(config, ctx)
+    assert result["status"] == "finished"
+    assert (seen["schedule"], seen["augment"], seen["flip"]) == ("cosine", 2, 1)
+    assert (seen["epochs"], seen["batch_size"], seen["dtypes"]) == (1, 50, {np.dtype(np.float32)})
+    assert result["weights"]["W0"].dtype == np.float32

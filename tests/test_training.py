@@ -281,6 +281,12 @@ def test_training_accepts_one_hot_labels(mnist_slice):
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] and np.array_equal(runs[0][2], runs[1][2])
 
 
+def test_the_skeletons_train_defaults_to_one_epoch_of_batches_of_32(mnist_slice):
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8]})
+    history = model.train(mnist_slice.X[:100], mnist_slice.y[:100])
+    assert len(history) == 1 and model.optimizer.t == 4  # ceil(100 / 32) steps
+
+
 def test_flip_mirrors_about_half_of_the_images_left_right(mnist_slice):
     X = mnist_slice.X[:400]
     flipped = flip_images(X, np.random.default_rng(0))
