@@ -93,6 +93,16 @@ def rows_in(rows, reference):
     return [i for i, r in enumerate(rows) if r.tobytes() in seen]
 
 
+def test_a_train_size_of_the_whole_training_part_keeps_it_and_one_image_is_refused(mnist):
+    X, y = mnist.X_train[:1000], mnist.y_train[:1000]
+    whole = validation_split(X, y, 0.1, 0)
+    same = validation_split(X, y, 0.1, 0, train_size=900)
+    for a, b in zip(whole, same):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="number of classes"):  # one image cannot stand for ten classes
+        validation_split(X, y, 0.1, 0, train_size=1)
+
+
 def test_leak_detector_finds_a_planted_test_image(mnist):
     planted = np.vstack([mnist.X_train[:50], mnist.X_test[[123]], mnist.X_train[50:100]])
     assert rows_in(mnist.X_test[[7, 123, 999]], planted) == [1]

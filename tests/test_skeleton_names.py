@@ -88,6 +88,16 @@ def test_train_parser_takes_the_skeleton_names(train_module):
         resolve_config(parser.parse_args(["-nhl", "3", "--hidden_layers", "64", "64"]))
 
 
+def test_skeleton_flags_are_read_as_numbers_and_choices_are_checked_when_parsed(train_module):
+    parser = train_module.build_parser()
+    config = resolve_config(parser.parse_args(["--hidden_layers", "32", "32", "--num_neurons", "32"]))
+    assert (config["num_layers"], config["hidden_size"]) == (2, [32, 32])  # 32 the width, not "32"
+    with pytest.raises(ConfigError, match=r"hidden_size \[64\] conflicts with num_neurons 32"):
+        resolve_config(parser.parse_args(["-sz", "64", "--num_neurons", "32"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["-a", "swish"])
+
+
 @pytest.mark.parametrize("script", ["train", "inference"])
 def test_help_lists_the_aliases_and_every_default(script, train_module, inference_module):
     module = train_module if script == "train" else inference_module
