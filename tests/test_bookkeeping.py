@@ -44,6 +44,19 @@ def test_hyperband_at_eta_3_stops_below_the_two_thirds_quantile():
     assert not rule.should_stop(3, 0.0, peers[:3])  # too few peers to judge
 
 
+def test_the_median_rule_stops_only_runs_strictly_below_the_median():
+    rule = EarlyTermination("median", min_iter=1)
+    peers = [0.1, 0.2, 0.3, 0.4, 0.5]  # median 0.3; the 2/3 quantile hyperband would use is about 0.37
+    assert rule.should_stop(1, 0.29, peers)
+    assert not rule.should_stop(1, 0.3, peers)  # at the median is not below it
+    assert not rule.should_stop(1, 0.33, peers)
+
+
+def test_hyperband_defaults_to_min_iter_3_and_eta_3():
+    for rule in (EarlyTermination("hyperband"), EarlyTermination.from_spec({"type": "hyperband"})):
+        assert [e for e in range(1, 28) if rule.checks_at(e)] == [3, 9, 27]
+
+
 def test_a_weight_decayed_step_leaves_the_exposed_gradients_alone(mnist_slice):
     lr, decay = 0.1, 0.01
     model = NeuralNetwork({"num_layers": 2, "hidden_size": [8], "optimizer": "sgd", "learning_rate": lr,
