@@ -159,6 +159,56 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, mnist_slice):
         np.testing.assert_array_equal(safe[key], loaded[key])
 
 
+class _Runs:
+    """Pickles as a call of print: a model file naming code to run."""
+
+    def __reduce__(self):
+        return print, ("unpickled and ran",)
+
+
+BAD_MODEL_FILES = {
+    "missing": (None, "does not exist"),
+    "plain array": (np.zeros((3, 3)), "holds a plain array, not a dict of weights W0, b0, ..."),
+    "no W": ({"b0": np.zeros(3)}, "does not hold a dict of weights W0, b0, W1, b1, ..."),
+    "a list": ({"W0": [[1.0]]}, ": W0 is not a float array"),
+    "integers": ({"W0": np.zeros((2, 2), dtype=np.int64)}, ": W0 is not a float array"),
+    "1-D W": ({"W0": np.zeros(3)}, ": W0 must be a 2-D (in, out) array; got shape (3,)"),
+    "2-D b": ({"W0": np.zeros((2, 3)), "b0": np.zeros((2, 3))}, ": b0 must have shape (out,) or (1, out); got (2, 3)"),
+    "code": ({"W0": _Runs()}, "refuses to load builtins.print: a model file holds only NumPy arrays"),
+    "not npy": (b"\x93NUMPY garbage", "is not a readable model file (ValueError: "),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_MODEL_FILES)
+def test_a_bad_model_file_is_refused_naming_the_file_and_the_fault(kind, tmp_path, capsys):
+    from mlp.model_io import ModelFileError, load_weights
+
+    content, message = BAD_MODEL_FILES[kind]
+    path = tmp_path / "model.npy"
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
+        np.save(path, content, allow_pickle=True)
+    with pytest.raises(ModelFileError) as refused:
+        load_weights(path)
+    assert str(path) in str(refused.value) and message in str(refused.value)
+    assert "unpickled and ran" not in capsys.readouterr().out
+
+
+def test_a_model_file_in_npy_format_2_loads_like_format_1(tmp_path):
+    from mlp.model_io import load_weights
+
+    weights = NeuralNetwork({"num_layers": 1, "hidden_size": [4]}).get_weights()
+    boxed = np.empty((), dtype=object)
+    boxed[()] = weights
+    with open(tmp_path / "v2.npy", "wb") as f:
+        np.lib.format.write_array(f, boxed, version=(2, 0), allow_pickle=True)
+    loaded = load_weights(tmp_path / "v2.npy")
+    assert sorted(loaded) == sorted(weights)
+    for key in weights:
+        np.testing.assert_array_equal(loaded[key], weights[key])
+
+
 def test_get_weights_returns_copies_in_input_to_output_order():
     model = NeuralNetwork({"num_layers": 2, "hidden_size": [6, 4], "input_size": 5, "output_size": 3})
     weights = model.get_weights()

@@ -3,6 +3,7 @@ import json
 import math
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -279,6 +280,44 @@ def test_training_accepts_one_hot_labels(mnist_slice):
         history = model.train(mnist_slice.X, labels, epochs=1, batch_size=64)
         runs.append((history[0]["train_loss"], history[0]["train_acc"], model.get_weights()["W0"]))
     assert runs[0][0] == runs[1][0] and runs[0][1] == runs[1][1] and np.array_equal(runs[0][2], runs[1][2])
+
+
+def test_fit_reports_each_epochs_scores_as_scikit_learn_computes_them(mnist_slice):
+    """With a step too small to move the weights, an epoch's mean batch loss and accuracy are the fixed model's
+    over the whole training slice, and the validation scores are its macro scores on the validation slice."""
+    from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score, recall_score
+
+    X, y, X_val, y_val = mnist_slice.X[:300], mnist_slice.y[:300], mnist_slice.X[300:500], mnist_slice.y[300:500]
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "optimizer": "sgd", "learning_rate": 1e-12, "seed": 2})
+
+    def probabilities(X):
+        E = np.exp(model.forward(X))
+        return E / E.sum(axis=1, keepdims=True)
+
+    P, P_val = probabilities(X), probabilities(X_val)
+    steps, started = [], time.perf_counter()
+    (metrics,) = fit(model, X, y, epochs=1, batch_size=64, X_val=X_val, y_val=y_val,
+                     on_step=lambda step, m: steps.append(step))
+    elapsed = time.perf_counter() - started
+    assert steps == [1, 2, 3, 4, 5]  # ceil(300 / 64) batches, counted from 1
+    assert metrics["epoch"] == 1 and 0 < metrics["seconds"] <= elapsed
+    assert metrics["train_loss"] == pytest.approx(log_loss(y, P, labels=range(10)), rel=1e-9)
+    assert metrics["train_acc"] == accuracy_score(y, P.argmax(axis=1))
+    assert metrics["val_loss"] == pytest.approx(log_loss(y_val, P_val, labels=range(10)), rel=1e-9)
+    predicted = P_val.argmax(axis=1)
+    assert metrics["val_acc"] == accuracy_score(y_val, predicted)
+    for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score)):
+        assert metrics[f"val_{name}"] == pytest.approx(score(y_val, predicted, average="macro", zero_division=0))
+
+
+def test_fit_draws_dropout_masks_from_its_generator(mnist_slice):
+    weights = []
+    for dropout in (0.0, 0.5, 0.5):
+        model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "dropout": dropout, "seed": 4})
+        fit(model, mnist_slice.X[:200], mnist_slice.y[:200], epochs=1, batch_size=50)
+        weights.append(model.get_weights()["W0"])
+    assert np.abs(weights[0] - weights[1]).max() > 1e-3  # masks were drawn
+    np.testing.assert_array_equal(weights[1], weights[2])  # from the run's seeded generator
 
 
 def test_the_skeletons_train_defaults_to_one_epoch_of_batches_of_32(mnist_slice):
