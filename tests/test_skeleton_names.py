@@ -119,6 +119,33 @@ def test_set_weights_names_a_transposed_w():
             model.set_weights(bad)
 
 
+def test_set_weights_names_what_is_wrong_and_leaves_a_bad_dict_unapplied():
+    from mlp.neural_network import WeightsError
+
+    good = {"W0": np.ones((3, 4)), "b0": np.zeros(4), "W1": np.ones((4, 5)), "b1": np.zeros((1, 5)),
+            "W2": np.ones((5, 2)), "b2": np.zeros(2)}
+    faults = {"weights need W0..W2 and b0..b2; missing b1": {k: v for k, v in good.items() if k != "b1"},
+              "weights need 2-D arrays W0, W1, ... and biases b0, b1, ...": {**good, "W1": np.ones(4)},
+              "layer 2: b2 has shape (3,); expected (2,) or (1, 2)": {**good, "b2": np.zeros(3)},
+              "layer 1: W1 (6, 5) does not follow W0 (3, 4)": {**good, "W1": np.ones((6, 5))},
+              "W0 has shape (3, 4) but b0 has 3 values: W0 looks transposed": {**good, "b0": np.zeros(3)},
+              # W1 follows W0, so a bias as long as W1's input is a wrong bias, not a transposed W1
+              "layer 1: b1 has shape (4,); expected (5,) or (1, 5)": {**good, "b1": np.zeros(4)}}
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [7]})
+    for message, bad in faults.items():
+        with pytest.raises(WeightsError) as refused:
+            model.set_weights(bad)
+        assert str(refused.value).startswith(message)
+        assert layer_shapes(model) == [(784, 7), (7, 10)]
+    with pytest.raises(WeightsError, match="weights need 2-D arrays"):
+        model.set_weights({})
+    model.set_weights({k: v.astype(np.float32) for k, v in good.items()})
+    assert layer_shapes(model) == [(3, 4), (4, 5), (5, 2)]
+    assert (model.input_size, model.output_size) == (3, 2)
+    assert (model.config["num_layers"], model.config["hidden_size"]) == (2, [4, 5])
+    assert all(layer.W.dtype == np.float64 and layer.b.dtype == np.float64 for layer in model.layers)
+
+
 def test_one_1d_sample_gives_its_logits_and_gradients(mnist_slice):
     model = NeuralNetwork({"num_layers": 2, "hidden_size": [16], "seed": 3})
     x, y = mnist_slice.X[7], mnist_slice.y[7]
