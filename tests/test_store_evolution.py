@@ -392,3 +392,30 @@ def test_a_store_error_after_opening_is_one_line_and_exit_2(tmp_path, harm):
     assert runner.returncode == 2, (out, err)
     assert len(lines) == 1 and "Traceback" not in err, err
     assert str(db) in lines[0] and ("locked" if harm == "lock" else "malformed") in lines[0], lines[0]
+
+
+def test_a_missing_absolute_path_resolves_to_its_longest_tail_of_at_least_sweep_and_file(tmp_path):
+    """Where a store moved with its runs folder finds its files: the longest tail of the old path inside the
+    store's folder, down to sweep/file but never a bare file name; otherwise the path as stored."""
+    store = RunStore(tmp_path / "runs.db")
+    here = tmp_path / "here.npy"
+    here.write_bytes(b"")
+    assert store.resolve(str(here)) == str(here)  # an absolute path that exists stays
+    assert store.resolve("runs/s/f.npy") == str(tmp_path / "runs" / "s" / "f.npy")
+    gone = "/old/home/x/runs/s/f.npy"
+    assert store.resolve(gone) == gone  # nothing of it here
+    (tmp_path / "f.npy").write_bytes(b"")
+    assert store.resolve(gone) == gone  # a bare file name is not enough
+    for tail in ("s/f.npy", "runs/s/f.npy", "old/home/x/runs/s/f.npy"):  # each longer tail wins
+        (tmp_path / tail).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / tail).write_bytes(b"")
+        assert store.resolve(gone) == str(tmp_path / tail)
+
+
+def test_a_run_from_before_attempts_were_counted_is_claimed_as_its_first_attempt(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({"epochs": 1})
+    store.record("s", config, {"status": "failed", "error": "x"})
+    store.db.execute("UPDATE runs SET attempts = NULL")  # as the migration leaves rows of older stores
+    run_id = store.claim("s", config, "host:1:a", 60)
+    assert store.get(run_id)["attempts"] == 1
