@@ -1,5 +1,6 @@
 """A store that outlives the code: migrations of an old store, stable config keys, final runs that stay
 final, paths that move with the store, leases, and store errors after opening."""
+import hashlib
 import json
 import os
 import shutil
@@ -419,3 +420,44 @@ def test_a_run_from_before_attempts_were_counted_is_claimed_as_its_first_attempt
     store.db.execute("UPDATE runs SET attempts = NULL")  # as the migration leaves rows of older stores
     run_id = store.claim("s", config, "host:1:a", 60)
     assert store.get(run_id)["attempts"] == 1
+
+
+def test_a_store_is_found_by_path_then_mlp_db_and_waits_mlp_db_timeout_for_a_lock(tmp_path, monkeypatch):
+    from store.db import DEFAULT_PATH, store_path
+
+    monkeypatch.delenv("MLP_DB", raising=False)
+    monkeypatch.delenv("MLP_DB_TIMEOUT", raising=False)
+    assert store_path() == Path(DEFAULT_PATH)
+    monkeypatch.setenv("MLP_DB", str(tmp_path / "env.db"))
+    assert store_path() == tmp_path / "env.db" and store_path(tmp_path / "x.db") == tmp_path / "x.db"
+    assert RunStore().path == tmp_path / "env.db"
+    assert RunStore().db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    monkeypatch.setenv("MLP_DB_TIMEOUT", "2.5")
+    assert RunStore().db.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+
+
+def test_a_config_key_is_16_hex_digits_of_the_sha256_of_its_sorted_json():
+    from store.db import config_hash
+
+    assert config_hash({"b": 1, "a": [2, 3]}) == hashlib.sha256(b'{"a": [2, 3], "b": 1}').hexdigest()[:16]
+    assert config_hash({"a": [2, 3], "b": 1}) == config_hash({"b": 1, "a": [2, 3]})
+    assert config_hash({"a": 1, "b": 2}, defaults={"a": 1}) == hashlib.sha256(b'{"b": 2}').hexdigest()[:16]
+
+
+@pytest.mark.parametrize("case", ["folder", "missing", "not a store", "corrupt"])
+def test_a_store_that_cannot_be_opened_says_why(case, tmp_path):
+    path = tmp_path / "runs.db"
+    if case == "folder":
+        path.mkdir()
+        message = f"{path} is a folder; --db or MLP_DB must name a run store file"
+    elif case == "missing":
+        message = f"no run store at {path}; run a sweep or train.py first, or set MLP_DB"
+    elif case == "not a store":
+        sqlite3.connect(path).execute("CREATE TABLE other (x)").connection.commit()
+        message = f"{path} is not a run store (no runs table)"
+    else:
+        path.write_bytes(b"not sqlite at all " * 100)
+        message = f"cannot open run store {path}: file is not a database"
+    with pytest.raises(StoreError) as refused:
+        RunStore(path, create=False)
+    assert str(refused.value) == message
