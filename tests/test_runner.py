@@ -366,6 +366,32 @@ def test_a_bayes_sweep_learns_from_the_metric_it_names(tmp_path, monkeypatch, me
         store.record("b", resolve_config({"epochs": 1, "seed": seed}), {"status": "finished", "val_acc": acc, "val_f1": f1})
     seen = []
     monkeypatch.setattr(runner.sweeper.bayes, "propose", lambda spec, history, n, rng: seen.append(history) or [])
-    assert Proposer(spec, store, batch_size=2).next_batch() == []
+    proposer = Proposer(spec, store, batch_size=2)
+    assert proposer.next_batch() == []
+    assert (proposer.total(), proposer.already_done()) == (5, 2)  # a bayes sweep runs up to its run_cap
     expected = {0: (0.5, 0.9), 1: (0.7, 0.2)}
     assert sorted((c["seed"], v) for c, v in seen[0]) == [(s, expected[s][metric == "val_f1"]) for s in (0, 1)]
+
+
+def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epochs(tmp_path):
+    from mlp.options import resolve_config
+    from runner.sweeper import _peers
+
+    store = RunStore(tmp_path / "runs.db")
+    mine, other = resolve_config({"epochs": 4}), resolve_config({"epochs": 4, "seed": 1})
+    for config, accs in ((mine, (0.1, 0.2, 0.3, 0.4)), (other, (0.5, 0.6, 0.7, 0.8))):
+        store.record("s", config, {"status": "finished", "epochs": [{"epoch": e, "val_acc": a}
+                                                                     for e, a in enumerate(accs, 1)]})
+    median = EarlyTermination("median", min_iter=1)
+    assert _peers(store, "s", median, mine, store.key(mine)) == {1: [0.5], 2: [0.6], 3: [0.7], 4: [0.8]}
+    hyperband = EarlyTermination("hyperband", min_iter=1, eta=2)
+    assert _peers(store, "s", hyperband, mine, store.key(mine)) == {1: [0.5], 2: [0.6], 4: [0.8]}
+    assert _peers(store, "s", None, mine, store.key(mine)) is None
+
+
+def test_run_sweep_by_default_runs_one_job_on_loky_with_a_progress_bar(tmp_path, data_dir, capsys):
+    spec = load_sweep(write_sweep(tmp_path, "one", {"epochs": {"value": 1}, "train_size": {"value": 300}}))
+    ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
+    summary = run_sweep(spec, RunStore(tmp_path / "runs.db"), ctx=ctx)
+    assert summary["counts"] == {"finished": 1}
+    assert "one: 100%" in capsys.readouterr().err

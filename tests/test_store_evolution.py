@@ -432,6 +432,7 @@ def test_a_store_is_found_by_path_then_mlp_db_and_waits_mlp_db_timeout_for_a_loc
     assert store_path() == tmp_path / "env.db" and store_path(tmp_path / "x.db") == tmp_path / "x.db"
     assert RunStore().path == tmp_path / "env.db"
     assert RunStore().db.execute("PRAGMA busy_timeout").fetchone()[0] == 30000
+    assert RunStore().db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # readers never block a writer
     monkeypatch.setenv("MLP_DB_TIMEOUT", "2.5")
     assert RunStore().db.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
 
