@@ -170,6 +170,7 @@ BAD_MODEL_FILES = {
     "missing": (None, "does not exist"),
     "plain array": (np.zeros((3, 3)), "holds a plain array, not a dict of weights W0, b0, ..."),
     "no W": ({"b0": np.zeros(3)}, "does not hold a dict of weights W0, b0, W1, b1, ..."),
+    "two dicts": (np.array([{"W0": np.zeros((2, 2))}, {}], dtype=object), "does not hold a dict of weights"),
     "a list": ({"W0": [[1.0]]}, ": W0 is not a float array"),
     "integers": ({"W0": np.zeros((2, 2), dtype=np.int64)}, ": W0 is not a float array"),
     "1-D W": ({"W0": np.zeros(3)}, ": W0 must be a 2-D (in, out) array; got shape (3,)"),

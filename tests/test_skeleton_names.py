@@ -92,6 +92,8 @@ def test_skeleton_flags_are_read_as_numbers_and_choices_are_checked_when_parsed(
     parser = train_module.build_parser()
     config = resolve_config(parser.parse_args(["--hidden_layers", "32", "32", "--num_neurons", "32"]))
     assert (config["num_layers"], config["hidden_size"]) == (2, [32, 32])  # 32 the width, not "32"
+    alone = resolve_config(parser.parse_args(["--num_neurons", "32"]))  # the default width is no conflict
+    assert (alone["num_layers"], alone["hidden_size"]) == (3, [32, 32, 32])
     with pytest.raises(ConfigError, match=r"hidden_size \[64\] conflicts with num_neurons 32"):
         resolve_config(parser.parse_args(["-sz", "64", "--num_neurons", "32"]))
     with pytest.raises(SystemExit):

@@ -4,6 +4,7 @@ import math
 import subprocess
 import sys
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -308,6 +309,24 @@ def test_fit_reports_each_epochs_scores_as_scikit_learn_computes_them(mnist_slic
     assert metrics["val_acc"] == accuracy_score(y_val, predicted)
     for name, score in (("f1", f1_score), ("precision", precision_score), ("recall", recall_score)):
         assert metrics[f"val_{name}"] == pytest.approx(score(y_val, predicted, average="macro", zero_division=0))
+
+
+@pytest.mark.parametrize("option", [{"augment": 1}, {"flip": 1}])
+def test_each_augmentation_changes_what_is_trained_on(mnist_slice, option):
+    weights = []
+    for extra in ({}, option):
+        model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "seed": 4})
+        fit(model, mnist_slice.X[:200], mnist_slice.y[:200], epochs=1, batch_size=50, **extra)
+        weights.append(model.get_weights()["W0"])
+    assert np.abs(weights[0] - weights[1]).max() > 1e-4
+
+
+def test_a_diverging_run_raises_diverged_without_numpy_warnings(mnist_slice):
+    model = NeuralNetwork({"num_layers": 3, "hidden_size": [64], "optimizer": "sgd", "learning_rate": 1e12})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # an overflow warning would surface as an exception here
+        with pytest.raises(Diverged):
+            fit(model, mnist_slice.X[:500], mnist_slice.y[:500], epochs=3, batch_size=50)
 
 
 def test_fit_draws_dropout_masks_from_its_generator(mnist_slice):
