@@ -351,7 +351,7 @@ def test_a_job_context_takes_every_job_flag():
 
 
 @pytest.mark.parametrize("metric", (None, "val_f1"))
-def test_a_bayes_sweep_learns_from_the_metric_it_names(tmp_path, monkeypatch, metric):
+def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, monkeypatch, metric):
     """The history handed to the forest pairs each finished run with the spec's metric (val_acc by default)."""
     import runner.sweeper
     from mlp.options import resolve_config

@@ -88,7 +88,7 @@ def test_train_parser_takes_the_skeleton_names(train_module):
         resolve_config(parser.parse_args(["-nhl", "3", "--hidden_layers", "64", "64"]))
 
 
-def test_skeleton_flags_are_read_as_numbers_and_choices_are_checked_when_parsed(train_module):
+def test_skeleton_flags_parse_as_numbers_num_neurons_alone_is_no_conflict_and_choices_are_checked(train_module):
     parser = train_module.build_parser()
     config = resolve_config(parser.parse_args(["--hidden_layers", "32", "32", "--num_neurons", "32"]))
     assert (config["num_layers"], config["hidden_size"]) == (2, [32, 32])  # 32 the width, not "32"
