@@ -322,3 +322,25 @@ def test_log_softmax_is_exact_for_rows_far_apart_in_scale():
     logits = np.array([[1000.0, 0.0], [-1000.0, -1001.0]])
     expected = np.array([[0.0, -1000.0], [-math.log1p(math.exp(-1)), -1 - math.log1p(math.exp(-1))]])
     np.testing.assert_allclose(log_softmax(logits), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_one_sample_takes_dropout_and_a_one_hot_label_as_a_batch_of_one_does(classes):
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [32], "dropout": 0.5, "input_size": 6,
+                           "output_size": classes})
+    x = np.random.default_rng(0).random(6)
+    one = model.forward(x, np.random.default_rng(1))
+    np.testing.assert_array_equal(one, model.forward(x[None, :], np.random.default_rng(1))[0])
+    assert not np.allclose(one, model.forward(x))  # the masks were drawn
+    label, one_hot_label = 1, np.eye(classes)[1]
+    logits = model.forward(x)
+    assert model.compute_loss(one_hot_label, logits) == model.compute_loss(label, logits)
+    by_label, by_row = model.backward(label, logits), model.backward(one_hot_label, logits)
+    for a, b in zip(by_label[0], by_row[0]):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_float32_models_dropout_keeps_float32():
+    model = NeuralNetwork({"num_layers": 2, "hidden_size": [16], "dropout": 0.3, "dtype": "float32"})
+    out = model.forward(np.ones((4, 784), dtype=np.float32), np.random.default_rng(0))
+    assert out.dtype == np.float32 and all(layer.A.dtype == np.float32 for layer in model.layers)
