@@ -1,6 +1,7 @@
 """The runner and store: resume after kill -9, isolation of failures, concurrent queries, bad sweep files."""
 import json
 import os
+import re
 from collections import Counter
 import signal
 import subprocess
@@ -389,9 +390,10 @@ def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epo
     assert _peers(store, "s", None, mine, store.key(mine)) is None
 
 
-def test_run_sweep_by_default_runs_one_job_on_loky_with_a_progress_bar(tmp_path, data_dir, capsys):
+def test_run_sweep_by_default_runs_one_job_on_loky_with_a_progress_bar_of_runs_done_failed_and_left(tmp_path, data_dir, capsys):
     spec = load_sweep(write_sweep(tmp_path, "one", {"epochs": {"value": 1}, "train_size": {"value": 300}}))
     ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
     summary = run_sweep(spec, RunStore(tmp_path / "runs.db"), ctx=ctx)
     assert summary["counts"] == {"finished": 1}
-    assert "one: 100%" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "one: 100%" in err and re.search(r"1/1 \[[^]]*(run/s|s/run), done=1, failed=0, left=0\]", err)
