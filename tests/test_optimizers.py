@@ -39,3 +39,13 @@ def test_the_optimizer_flushes_subnormal_weights_as_it_steps():
     expected = {**weights, "W0": np.array([[0.0, 1.0], [2.0, -3.0]]), "b0": np.array([[0.5, 0.0]])}
     for key, value in expected.items():
         np.testing.assert_array_equal(after[key].reshape(value.shape), value, err_msg=key)
+
+
+@pytest.mark.parametrize("optimizer, name, value", [("momentum", "momentum", 0.5), ("rmsprop", "beta", 0.5),
+                                                    ("adam", "beta1", 0.5), ("adam", "beta2", 0.5),
+                                                    ("nadam", "epsilon", 1e-3)])
+def test_the_network_hands_its_optimizer_every_hyperparameter_of_its_config(optimizer, name, value):
+    from mlp import NeuralNetwork
+
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [4], "optimizer": optimizer, name: value})
+    assert getattr(model.optimizer, name) == value
