@@ -27,7 +27,7 @@ test:  ## run the test suite (about 5 minutes)
 
 # mutmut copies the code into mutants/ and runs the tests there; PYTHONPATH makes the scripts and runners the tests
 # start as subprocesses import that copy too, so they run the mutant under test (mutmut passes its name in the
-# environment). One child: only one core is ours.
+# environment). MUTATE_JOBS children at a time, one per core unless set.
 MUTANTS ?=
 MUTATE_JOBS ?= $(shell nproc)
 mutate:  ## mutation testing (mutmut) of mlp/, store/ and the runner's bookkeeping, or MUTANTS='store.* mlp.metrics.*'; not in make test
