@@ -390,7 +390,7 @@ def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epo
     assert _peers(store, "s", None, mine, store.key(mine)) is None
 
 
-def test_run_sweep_by_default_runs_one_job_on_loky_with_a_progress_bar_of_runs_done_failed_and_left(tmp_path, data_dir, capsys):
+def test_run_sweep_shows_by_default_a_progress_bar_of_runs_done_failed_and_left(tmp_path, data_dir, capsys):
     spec = load_sweep(write_sweep(tmp_path, "one", {"epochs": {"value": 1}, "train_size": {"value": 300}}))
     ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
     summary = run_sweep(spec, RunStore(tmp_path / "runs.db"), ctx=ctx)
