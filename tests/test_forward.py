@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mlp import NeuralNetwork
+from mlp.model_io import ModelFileError, load_weights
 
 
 # -- an independent reference: its own activation formulas, plain loops or einsum ------------
@@ -151,8 +152,6 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, mnist_slice):
     other.set_weights(loaded)
     np.testing.assert_array_equal(other.forward(X), model.forward(X))
     # the project's safe loader reads the same dict
-    from mlp.model_io import load_weights
-
     safe = load_weights(path)
     assert sorted(safe) == sorted(loaded)
     for key in loaded:
@@ -161,7 +160,6 @@ def test_save_load_round_trip_gives_identical_logits(tmp_path, mnist_slice):
 
 class _Runs:
     """Pickles as a call of print: a model file naming code to run."""
-
     def __reduce__(self):
         return print, ("unpickled and ran",)
 
@@ -182,8 +180,6 @@ BAD_MODEL_FILES = {
 
 @pytest.mark.parametrize("kind", BAD_MODEL_FILES)
 def test_a_bad_model_file_is_refused_naming_the_file_and_the_fault(kind, tmp_path, capsys):
-    from mlp.model_io import ModelFileError, load_weights
-
     content, message = BAD_MODEL_FILES[kind]
     path = tmp_path / "model.npy"
     if isinstance(content, bytes):
@@ -197,8 +193,6 @@ def test_a_bad_model_file_is_refused_naming_the_file_and_the_fault(kind, tmp_pat
 
 
 def test_a_model_file_in_npy_format_2_loads_like_format_1(tmp_path):
-    from mlp.model_io import load_weights
-
     weights = NeuralNetwork({"num_layers": 1, "hidden_size": [4]}).get_weights()
     boxed = np.empty((), dtype=object)
     boxed[()] = weights

@@ -16,6 +16,7 @@ from mlp import NeuralNetwork
 from mlp.data import load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
+from mlp.options import resolve_config
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext
 from runner.sweep import expand, load_sweep, validate
@@ -303,8 +304,6 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
 
 def test_the_heartbeat_renews_the_leases_it_holds_and_releases_them_on_exit(tmp_path, monkeypatch):
     """Whatever the load, a renewal pushes the expiry past the one the claim set (the wait is only a deadline)."""
-    from mlp.options import resolve_config
-
     monkeypatch.setenv("MLP_LEASE_SECONDS", "0.4")  # a renewal every 0.1 s
     store = RunStore(tmp_path / "runs.db")
     with Lease(store) as lease:
@@ -355,7 +354,6 @@ def test_a_job_context_takes_every_job_flag():
 def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, monkeypatch, metric):
     """The history handed to the forest pairs each finished run with the spec's metric (val_acc by default)."""
     import runner.sweeper
-    from mlp.options import resolve_config
 
     spec = {"name": "b", "method": "bayes", "run_cap": 5, "parameters": {**QUICK, "seed": {"values": [0, 1, 2]}}}
     if metric:
@@ -375,7 +373,6 @@ def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, m
 
 
 def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epochs(tmp_path):
-    from mlp.options import resolve_config
     from runner.sweeper import _peers
 
     store = RunStore(tmp_path / "runs.db")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from mlp import NeuralNetwork
+from mlp.neural_network import WeightsError
 from mlp.options import ConfigError, resolve_config
 
 SMALL = ["-d", "mnist", "-e", "1", "-b", "64", "--train_size", "600", "--wandb_mode", "disabled"]
@@ -122,8 +123,6 @@ def test_set_weights_names_a_transposed_w():
 
 
 def test_set_weights_names_what_is_wrong_and_leaves_a_bad_dict_unapplied():
-    from mlp.neural_network import WeightsError
-
     good = {"W0": np.ones((3, 4)), "b0": np.zeros(4), "W1": np.ones((4, 5)), "b1": np.zeros((1, 5)),
             "W2": np.ones((5, 2)), "b2": np.zeros(2)}
     faults = {"weights need W0..W2 and b0..b2; missing b1": {k: v for k, v in good.items() if k != "b1"},

@@ -21,7 +21,7 @@ from mlp.model_io import load_weights
 from mlp.options import resolve_config
 from runner.recording import key_defaults
 from store import RunStore, StoreError
-from store.db import OUTCOMES
+from store.db import DEFAULT_PATH, OUTCOMES, config_hash, store_path
 from store.migrations import MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -423,8 +423,6 @@ def test_a_run_from_before_attempts_were_counted_is_claimed_as_its_first_attempt
 
 
 def test_a_store_is_found_by_path_then_mlp_db_and_waits_mlp_db_timeout_for_a_lock(tmp_path, monkeypatch):
-    from store.db import DEFAULT_PATH, store_path
-
     monkeypatch.delenv("MLP_DB", raising=False)
     monkeypatch.delenv("MLP_DB_TIMEOUT", raising=False)
     assert store_path() == Path(DEFAULT_PATH)
@@ -438,8 +436,6 @@ def test_a_store_is_found_by_path_then_mlp_db_and_waits_mlp_db_timeout_for_a_loc
 
 
 def test_a_config_key_is_16_hex_digits_of_the_sha256_of_its_sorted_json():
-    from store.db import config_hash
-
     assert config_hash({"b": 1, "a": [2, 3]}) == hashlib.sha256(b'{"a": [2, 3], "b": 1}').hexdigest()[:16]
     assert config_hash({"a": [2, 3], "b": 1}) == config_hash({"b": 1, "a": [2, 3]})
     assert config_hash({"a": 1, "b": 2}, defaults={"a": 1}) == hashlib.sha256(b'{"b": 2}').hexdigest()[:16]
