@@ -3,6 +3,9 @@ import json
 import os
 import re
 from collections import Counter
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import nullcontext
 import signal
 import subprocess
 import sys
@@ -18,10 +21,12 @@ from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import resolve_config
 from runner.early_stop import EarlyTermination
-from runner.job import JobContext
+import runner.sweeper
+from runner.job import JobContext, run_one
 from runner.sweep import expand, load_sweep, validate
 from runner.lease import Lease
-from runner.sweeper import MAX_DEATHS_PER_RUN, Proposer, run_sweep, worker_lost
+from runner.recording import key_defaults
+from runner.sweeper import MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Proposer, run_sweep, worker_lost
 from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -300,6 +305,93 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     assert row["attempts"] == MAX_DEATHS_PER_RUN, "each death sent the same claim out again"
     assert proposer.next_batch() == [], "nothing left to run in this invocation"
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
+
+
+class InProcessWorkers:
+    """run_sweep's pool, run here one job at a time: each submit is recorded, and the worker "dies"
+    (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a configuration."""
+
+    def __init__(self, deaths=None):
+        self.deaths, self.calls = Counter(deaths or {}), []
+
+    def capacity(self):
+        return 1
+
+    def submit(self, config, ctx, key, peers):
+        self.calls.append((config, key, peers))
+        future = Future()
+        if self.deaths[config["seed"]] > 0:
+            self.deaths[config["seed"]] -= 1
+            future.set_exception(BrokenProcessPool("a worker died"))
+        else:
+            future.set_result(run_one(config, ctx, key=key, peers=peers))
+        return future
+
+    def close(self):
+        pass
+
+
+def sweep_in_process(monkeypatch, pool):
+    monkeypatch.setattr(runner.sweeper, "workers", lambda jobs, backend, scheduler: nullcontext(pool))
+
+
+def test_run_sweep_reruns_a_run_whose_worker_died_and_records_failed_one_that_keeps_dying(tmp_path, monkeypatch, capsys):
+    spec = load_sweep(write_sweep(tmp_path, "dying", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
+    store = RunStore(tmp_path / "runs.db")
+    pool = InProcessWorkers({0: 1, 1: MAX_DEATHS_PER_RUN})
+    sweep_in_process(monkeypatch, pool)
+    summary = run_sweep(spec, store, ctx=JobContext(sweep="dying", runs_dir=str(tmp_path / "runs"),
+                                                    wandb_mode="disabled"))
+    assert summary["counts"] == {"finished": 1, "failed": 1}
+    assert Counter(c["seed"] for c, _, _ in pool.calls) == {0: 2, 1: MAX_DEATHS_PER_RUN}
+    rows = {r["config"]["seed"]: r for r in store.runs(sweep="dying")}
+    assert rows[0]["status"] == "finished" and rows[1]["status"] == "failed"
+    assert rows[1]["error"] == f"its worker process died {MAX_DEATHS_PER_RUN} times (out of memory, or killed)"
+    out = capsys.readouterr()
+    deaths = re.findall(r"a worker died \((\d+)\)", out.out + out.err)
+    assert deaths == [str(n) for n in range(1, MAX_DEATHS_PER_RUN + 2)], "one line per death, counted from 1"
+
+
+def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
+    spec = load_sweep(write_sweep(tmp_path, "doomed", {"epochs": {"value": 1}, "seed": {"values": list(range(5))}}))
+    sweep_in_process(monkeypatch, InProcessWorkers({seed: MAX_DEATHS_PER_RUN for seed in range(5)}))
+    with pytest.raises(RuntimeError, match=f"workers died {MAX_WORKER_DEATHS} times; giving up"):
+        run_sweep(spec, RunStore(tmp_path / "runs.db"), progress=False,
+                  ctx=JobContext(sweep="doomed", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled"))
+
+
+def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, monkeypatch):
+    """The key names the job's W&B run; the peers it judges itself against leave out its own earlier epochs
+    (a rerun's, here), or a run would be compared with itself."""
+    spec = load_sweep(write_sweep(tmp_path, "peers", {"epochs": {"value": 2}, "seed": {"values": [0, 1, 2]}},
+                                  early_terminate={"type": "median", "min_iter": 1}))
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="peers", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled",
+                     early_terminate=spec["early_terminate"])
+    sweep_in_process(monkeypatch, InProcessWorkers())
+    run_sweep(spec, store, ctx=ctx, progress=False)
+    pool = InProcessWorkers()
+    sweep_in_process(monkeypatch, pool)
+    run_sweep(spec, store, ctx=ctx, progress=False, rerun=True)
+    assert len(pool.calls) == 3
+    for config, key, peers in pool.calls:
+        assert key == store.key(config)
+        others = [r for r in store.runs(sweep="peers") if r["config_hash"] != key]
+        assert sorted(peers[1]) == sorted(e["val_acc"] for r in others for e in store.epochs(r["id"])
+                                          if e["epoch"] == 1)
+
+
+def test_run_sweep_waits_for_a_run_held_by_another_runner_and_takes_it_over_when_the_lease_lapses(tmp_path):
+    spec = load_sweep(write_sweep(tmp_path, "held", {"epochs": {"value": 1}}))
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    (config,) = expand(spec)
+    assert store.claim("held", config, "another-host:1:runner", lease_seconds=1.5) is not None
+    summary = run_sweep(spec, store, progress=False,
+                        ctx=JobContext(sweep="held", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled"))
+    assert summary["counts"] == {"finished": 1} and summary["seconds"] >= 1.5
+    (row,) = store.runs(sweep="held")
+    assert row["status"] == "finished" and row["claimed_by"] != "another-host:1:runner"
 
 
 def test_the_heartbeat_renews_the_leases_it_holds_and_releases_them_on_exit(tmp_path, monkeypatch):
