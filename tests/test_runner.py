@@ -309,10 +309,11 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
 
 class InProcessWorkers:
     """run_sweep's pool, run here one job at a time: each submit is recorded, and the worker "dies"
-    (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a configuration."""
+    (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a configuration;
+    ``meanwhile(config)`` runs before each result is handed back, as another runner would."""
 
-    def __init__(self, deaths=None):
-        self.deaths, self.calls = Counter(deaths or {}), []
+    def __init__(self, deaths=None, meanwhile=None):
+        self.deaths, self.calls, self.meanwhile = Counter(deaths or {}), [], meanwhile
 
     def capacity(self):
         return 1
@@ -324,7 +325,10 @@ class InProcessWorkers:
             self.deaths[config["seed"]] -= 1
             future.set_exception(BrokenProcessPool("a worker died"))
         else:
-            future.set_result(run_one(config, ctx, key=key, peers=peers))
+            result = run_one(config, ctx, key=key, peers=peers)
+            if self.meanwhile is not None:
+                self.meanwhile(config)
+            future.set_result(result)
         return future
 
     def close(self):
@@ -350,6 +354,21 @@ def test_run_sweep_reruns_a_run_whose_worker_died_and_records_failed_one_that_ke
     out = capsys.readouterr()
     deaths = re.findall(r"a worker died \((\d+)\)", out.out + out.err)
     assert deaths == [str(n) for n in range(1, MAX_DEATHS_PER_RUN + 2)], "one line per death, counted from 1"
+    assert f"run failed: its worker died {MAX_DEATHS_PER_RUN} times (BrokenProcessPool('a worker died'))" in out.out
+
+
+def test_run_sweep_keeps_the_result_another_runner_recorded_first(tmp_path, monkeypatch, capsys):
+    spec = load_sweep(write_sweep(tmp_path, "raced", {"epochs": {"value": 1}}))
+    store = RunStore(tmp_path / "runs.db")
+    sweep_in_process(monkeypatch, InProcessWorkers(
+        meanwhile=lambda config: store.record("raced", config, {"status": "finished", "val_acc": 0.5})))
+    summary = run_sweep(spec, store, ctx=JobContext(sweep="raced", runs_dir=str(tmp_path / "runs"),
+                                                    wandb_mode="disabled"))
+    assert summary["counts"] == {}, "the run was not this runner's to count"
+    (row,) = store.runs(sweep="raced")
+    assert row["status"] == "finished" and row["val_acc"] == 0.5 and row["weights_path"] is None
+    assert not (tmp_path / "runs" / "raced").exists() or not any((tmp_path / "runs" / "raced").iterdir())
+    assert "a result arrived for a run another runner had recorded; kept the first" in capsys.readouterr().out
 
 
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
