@@ -1,7 +1,9 @@
 """Bookkeeping pinned against independent references (hand-worked counts, textbook formulas): macro metrics,
 the hyperband quantile at eta 3, weight decay that leaves the exposed gradients alone, and early termination
 judged on validation accuracy, never training accuracy."""
+import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +136,37 @@ def test_a_write_that_fails_halfway_leaves_the_old_file_intact(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         save_atomically(path, half_then_fail)
     assert path.read_bytes() == b"the old weights"
+
+
+@pytest.mark.parametrize("status", ["finished", "stopped", "diverged", "failed"])
+def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path, status):
+    from mlp.options import resolve_config
+    from runner.recording import save_files
+
+    config, weights, probe = resolve_config({}), {"W0": np.ones((2, 3))}, {"grads": np.arange(4.0)}
+    result = {"config": config, "status": status, "weights": weights, "probe": probe}
+    save_files(result, tmp_path / "sweep" / "key")
+    assert "weights" not in result and "probe" not in result, "the arrays never reach the store row"
+    if status in ("diverged", "failed"):
+        assert not (tmp_path / "sweep").exists() and "weights_path" not in result
+        return
+    stem = (tmp_path / "sweep" / "key").resolve()
+    assert result["weights_path"] == f"{stem}.npy" and result["probe_path"] == f"{stem}.probe.npz"
+    assert np.load(f"{stem}.npy", allow_pickle=True).item()["W0"].tolist() == weights["W0"].tolist()
+    assert json.loads(Path(f"{stem}.json").read_text()) == config
+    assert np.load(f"{stem}.probe.npz")["grads"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert sorted(p.name for p in stem.parent.iterdir()) == ["key.json", "key.npy", "key.probe.npz"]
+
+
+def test_remove_partial_files_deletes_only_the_temporary_files_of_cut_short_writes(tmp_path):
+    from runner.recording import remove_partial_files
+
+    kept = ["key.npy", "key.json", "notes.tmp", ".hidden"]
+    for name in kept + [".key.npy.4242.tmp", ".key.json.17.tmp"]:
+        (tmp_path / name).write_bytes(b"x")
+    remove_partial_files(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+    remove_partial_files(tmp_path / "never made")  # a sweep's first run has no folder yet
 
 
 def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
