@@ -153,7 +153,10 @@ def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path,
     stem = (tmp_path / "sweep" / "key").resolve()
     assert result["weights_path"] == f"{stem}.npy" and result["probe_path"] == f"{stem}.probe.npz"
     assert np.load(f"{stem}.npy", allow_pickle=True).item()["W0"].tolist() == weights["W0"].tolist()
-    assert json.loads(Path(f"{stem}.json").read_text()) == config
+    text = Path(f"{stem}.json").read_text()
+    assert json.loads(text) == config
+    keys = [line for line in text.splitlines() if line.startswith('  "')]
+    assert len(keys) == len(config) and keys == sorted(keys), "for a reader: a key a line, two spaces in, sorted"
     assert np.load(f"{stem}.probe.npz")["grads"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert sorted(p.name for p in stem.parent.iterdir()) == ["key.json", "key.npy", "key.probe.npz"]
 
