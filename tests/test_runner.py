@@ -308,20 +308,34 @@ def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     assert [r["status"] for r in store.runs(sweep="deaths", order_by="id")] == ["finished", "failed"]
 
 
+class Unread(Future):
+    """A future that is in flight until the runner reads its result."""
+
+    def __init__(self, in_flight):
+        super().__init__()
+        self.in_flight = in_flight
+        in_flight.add(self)
+
+    def result(self, timeout=None):
+        self.in_flight.discard(self)
+        return super().result(timeout)
+
+
 class InProcessWorkers:
-    """run_sweep's pool, run here one job at a time: each submit is recorded, and the worker "dies"
-    (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a configuration;
-    ``meanwhile(config)`` runs before each result is handed back, as another runner would."""
+    """run_sweep's one-worker pool, run here: each submit is recorded and refused beyond the pool's capacity,
+    and the worker "dies" (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a
+    configuration; ``meanwhile(config)`` runs before each result is handed back, as another runner would."""
 
     def __init__(self, deaths=None, meanwhile=None):
-        self.deaths, self.calls, self.meanwhile = Counter(deaths or {}), [], meanwhile
+        self.deaths, self.calls, self.meanwhile, self.in_flight = Counter(deaths or {}), [], meanwhile, set()
 
     def capacity(self):
         return 1
 
     def submit(self, config, ctx, key, peers):
-        self.calls.append((config, key, peers))
-        future = Future()
+        assert len(self.in_flight) < self.capacity(), "a job submitted to a busy pool"
+        self.calls.append((config, ctx, key, peers))
+        future = Unread(self.in_flight)
         if self.deaths[config["seed"]] > 0:
             self.deaths[config["seed"]] -= 1
             future.set_exception(BrokenProcessPool("a worker died"))
@@ -348,7 +362,7 @@ def test_run_sweep_reruns_a_run_whose_worker_died_and_records_failed_one_that_ke
     summary = run_sweep(spec, store, ctx=JobContext(sweep="dying", runs_dir=str(tmp_path / "runs"),
                                                     wandb_mode="disabled"))
     assert summary["counts"] == {"finished": 1, "failed": 1}
-    assert Counter(c["seed"] for c, _, _ in pool.calls) == {0: 2, 1: MAX_DEATHS_PER_RUN}
+    assert Counter(c["seed"] for c, _, _, _ in pool.calls) == {0: 2, 1: MAX_DEATHS_PER_RUN}
     rows = {r["config"]["seed"]: r for r in store.runs(sweep="dying")}
     assert rows[0]["status"] == "finished" and rows[1]["status"] == "failed"
     assert rows[1]["error"] == f"its worker process died {MAX_DEATHS_PER_RUN} times (out of memory, or killed)"
@@ -372,10 +386,36 @@ def test_run_sweep_keeps_the_result_another_runner_recorded_first(tmp_path, monk
     assert "a result arrived for a run another runner had recorded; kept the first" in capsys.readouterr().out
 
 
-def test_run_sweep_says_why_a_run_failed(tmp_path, monkeypatch, capsys):
-    def no_disk(*args):
-        raise OSError("disk on fire")
+def no_disk(*args):
+    raise OSError("disk on fire")
 
+
+def test_run_sweep_by_default_runs_one_local_job_at_a_time_in_a_context_named_after_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "disabled")  # what the default context's "auto" W&B mode reads first
+    monkeypatch.setattr(runner.job, "load_uint8", no_disk)  # failed runs leave no files in the default runs folder
+    spec = load_sweep(write_sweep(tmp_path, "plain", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
+    pool, asked = InProcessWorkers(), []
+    monkeypatch.setattr(runner.sweeper, "workers", lambda *args: asked.append(args) or nullcontext(pool))
+    assert run_sweep(spec, RunStore(tmp_path / "runs.db"), progress=False)["counts"] == {"failed": 2}
+    assert asked == [(1, "loky", None)], "one job, on this machine's processes"
+    assert [ctx.sweep for _, ctx, _, _ in pool.calls] == ["plain", "plain"]
+
+
+def test_run_sweep_runs_the_configurations_it_is_given_instead_of_the_sweep_file(tmp_path, monkeypatch):
+    """As report 2.10 does: its configurations are chosen from results, and the sweep row records them."""
+    spec = load_sweep(write_sweep(tmp_path, "given", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}}))
+    store = RunStore(tmp_path / "runs.db")
+    given = [resolve_config({**{k: v["value"] for k, v in QUICK.items()}, "epochs": 1, "seed": 7})]
+    pool = InProcessWorkers()
+    sweep_in_process(monkeypatch, pool)
+    ctx = JobContext(sweep="given", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+    summary = run_sweep(spec, store, ctx=ctx, progress=False, configs=given)
+    assert summary["counts"] == {"finished": 1} and [c["seed"] for c, _, _, _ in pool.calls] == [7]
+    (sweep,) = store.db["sweeps"].rows_where("name = ?", ["given"])
+    assert json.loads(sweep["spec"])["configs"] == given
+
+
+def test_run_sweep_says_why_a_run_failed(tmp_path, monkeypatch, capsys):
     spec = load_sweep(write_sweep(tmp_path, "failing", {"epochs": {"value": 1}}))
     store = RunStore(tmp_path / "runs.db")
     monkeypatch.setattr(runner.job, "load_uint8", no_disk)
@@ -409,7 +449,7 @@ def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, mo
     sweep_in_process(monkeypatch, pool)
     run_sweep(spec, store, ctx=ctx, progress=False, rerun=True)
     assert len(pool.calls) == 3
-    for config, key, peers in pool.calls:
+    for config, _, key, peers in pool.calls:
         assert key == store.key(config)
         others = [r for r in store.runs(sweep="peers") if r["config_hash"] != key]
         assert sorted(peers[1]) == sorted(e["val_acc"] for r in others for e in store.epochs(r["id"])
