@@ -322,15 +322,16 @@ class Unread(Future):
 
 
 class InProcessWorkers:
-    """run_sweep's one-worker pool, run here: each submit is recorded and refused beyond the pool's capacity,
+    """run_sweep's pool of ``jobs`` workers, run here: each submit is recorded and refused beyond the pool's capacity,
     and the worker "dies" (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a
     configuration; ``meanwhile(config)`` runs before each result is handed back, as another runner would."""
 
-    def __init__(self, deaths=None, meanwhile=None):
+    def __init__(self, deaths=None, meanwhile=None, jobs=1):
         self.deaths, self.calls, self.meanwhile, self.in_flight = Counter(deaths or {}), [], meanwhile, set()
+        self.jobs = jobs
 
     def capacity(self):
-        return 1
+        return self.jobs
 
     def submit(self, config, ctx, key, peers):
         assert len(self.in_flight) < self.capacity(), "a job submitted to a busy pool"
@@ -425,6 +426,17 @@ def test_run_sweep_says_why_a_run_failed(tmp_path, monkeypatch, capsys):
     assert summary["counts"] == {"failed": 1}
     assert store.runs(sweep="failing")[0]["error"] == "OSError: disk on fire"
     assert "run failed: OSError: disk on fire" in capsys.readouterr().out
+
+
+def test_run_sweep_never_sends_out_a_run_that_is_in_flight(tmp_path, monkeypatch):
+    """With two workers the queue refills while runs are out; those are claimed by this very runner, so only
+    the runner's own list of what is in flight keeps it from submitting them twice."""
+    spec = load_sweep(write_sweep(tmp_path, "twice", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}}))
+    pool = InProcessWorkers(jobs=2)
+    sweep_in_process(monkeypatch, pool)
+    run_sweep(spec, RunStore(tmp_path / "runs.db"), jobs=2, progress=False,
+              ctx=JobContext(sweep="twice", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled"))
+    assert sorted(c["seed"] for c, _, _, _ in pool.calls) == [0, 1, 2]
 
 
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
