@@ -439,6 +439,18 @@ def test_run_sweep_never_sends_out_a_run_that_is_in_flight(tmp_path, monkeypatch
     assert sorted(c["seed"] for c, _, _, _ in pool.calls) == [0, 1, 2]
 
 
+def test_run_sweep_counts_workers_lost_together_as_one_death(tmp_path, monkeypatch, capsys):
+    """A broken loky pool fails every job in it at once: one death, and each of its runs goes out again."""
+    spec = load_sweep(write_sweep(tmp_path, "together", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
+    store = RunStore(tmp_path / "runs.db")
+    pool = InProcessWorkers({0: 1, 1: 1}, jobs=2)
+    sweep_in_process(monkeypatch, pool)
+    summary = run_sweep(spec, store, jobs=2, ctx=JobContext(sweep="together", runs_dir=str(tmp_path / "runs"),
+                                                            wandb_mode="disabled"))
+    assert summary["counts"] == {"finished": 2}
+    assert re.findall(r"a worker died \((\d+)\)", capsys.readouterr().out) == ["1"]
+
+
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
     spec = load_sweep(write_sweep(tmp_path, "doomed", {"epochs": {"value": 1}, "seed": {"values": list(range(5))}}))
     sweep_in_process(monkeypatch, InProcessWorkers({seed: MAX_DEATHS_PER_RUN for seed in range(5)}))
