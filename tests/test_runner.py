@@ -31,6 +31,8 @@ from runner.sweeper import MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Proposer, run_
 from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
+# An in-process sweep here takes seconds: one that polls forever (a mutant's, a bug's) fails in a minute, not 300 s.
+SWEEP_DEADLINE = pytest.mark.timeout(60)
 QUICK = {"dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 2000},
          "num_layers": {"value": 1}, "hidden_size": {"value": 16}, "batch_size": {"value": 64}}
 
@@ -95,6 +97,7 @@ def data():
     return load_dataset("mnist")
 
 
+@SWEEP_DEADLINE
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_sweep_records_each_config_once_and_resumes_as_a_no_op(tmp_path, jobs, data):
     spec_file = write_sweep(tmp_path, f"grid{jobs}", {"epochs": {"value": 2}, "optimizer": {"values": ["adam", "sgd"]},
@@ -109,6 +112,7 @@ def test_sweep_records_each_config_once_and_resumes_as_a_no_op(tmp_path, jobs, d
     assert_complete(tmp_path, spec_file, data)
 
 
+@SWEEP_DEADLINE
 def test_a_narrowed_grid_counts_only_its_own_runs_as_done(tmp_path):
     """A sweep that keeps runs of an earlier, wider grid (or 2.10's runs by an earlier rule) reports and shows
     progress over the configurations asked for now, not over every row of its name."""
@@ -168,6 +172,7 @@ def test_queries_succeed_while_a_sweep_is_writing(tmp_path):
     assert n_finished(tmp_path / "runs.db") == 8
 
 
+@SWEEP_DEADLINE
 def test_diverged_and_failed_runs_are_recorded_and_the_sweep_goes_on(tmp_path, data_dir):
     only_mnist = tmp_path / "data"
     (only_mnist / "mnist").mkdir(parents=True)
@@ -198,6 +203,7 @@ def test_hyperband_stops_runs_below_the_quantile_of_their_peers():
     assert median.should_stop(5, 0.9, [0.8, 0.95, 0.96, 0.97]) and not median.should_stop(5, 0.96, [0.8, 0.9, 0.95, 0.97])
 
 
+@SWEEP_DEADLINE
 def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
     spec_file = write_sweep(tmp_path, "et", {"epochs": {"value": 4}, "optimizer": {"value": "sgd"},
                                               "learning_rate": {"values": [0.1, 0.09, 0.08, 0.07, 0.06, 1e-6]}},
@@ -213,6 +219,7 @@ def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
     assert [r["status"] for r in first_four] == ["finished"] * 4
 
 
+@SWEEP_DEADLINE
 def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
     spec_file = write_sweep(tmp_path, "bo", {"epochs": {"value": 1},
                                               "learning_rate": {"min": 1e-4, "max": 0.1,
@@ -277,6 +284,7 @@ def test_every_shipped_sweep_file_is_valid():
     assert len(expand(search)) >= 100 and search.get("early_terminate")
 
 
+@SWEEP_DEADLINE
 def test_store_filters_match_list_values_and_refuse_odd_keys(tmp_path):
     spec_file = write_sweep(tmp_path, "filters", {"epochs": {"value": 1}, "num_layers": {"value": 2},
                                                    "hidden_size": {"values": [[16, 8], [8, 8]]}})
@@ -355,6 +363,7 @@ def sweep_in_process(monkeypatch, pool):
     monkeypatch.setattr(runner.sweeper, "workers", lambda jobs, backend, scheduler: nullcontext(pool))
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_reruns_a_run_whose_worker_died_and_records_failed_one_that_keeps_dying(tmp_path, monkeypatch, capsys):
     spec = load_sweep(write_sweep(tmp_path, "dying", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
     store = RunStore(tmp_path / "runs.db")
@@ -373,6 +382,7 @@ def test_run_sweep_reruns_a_run_whose_worker_died_and_records_failed_one_that_ke
     assert f"run failed: its worker died {MAX_DEATHS_PER_RUN} times (BrokenProcessPool('a worker died'))" in out.out
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_keeps_the_result_another_runner_recorded_first(tmp_path, monkeypatch, capsys):
     spec = load_sweep(write_sweep(tmp_path, "raced", {"epochs": {"value": 1}}))
     store = RunStore(tmp_path / "runs.db")
@@ -391,6 +401,7 @@ def no_disk(*args):
     raise OSError("disk on fire")
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_by_default_runs_one_local_job_at_a_time_in_a_context_named_after_the_sweep(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "disabled")  # what the default context's "auto" W&B mode reads first
     monkeypatch.setattr(runner.job, "load_uint8", no_disk)  # failed runs leave no files in the default runs folder
@@ -402,6 +413,7 @@ def test_run_sweep_by_default_runs_one_local_job_at_a_time_in_a_context_named_af
     assert [ctx.sweep for _, ctx, _, _ in pool.calls] == ["plain", "plain"]
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_runs_the_configurations_it_is_given_instead_of_the_sweep_file(tmp_path, monkeypatch):
     """As report 2.10 does: its configurations are chosen from results, and the sweep row records them."""
     spec = load_sweep(write_sweep(tmp_path, "given", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}}))
@@ -416,6 +428,7 @@ def test_run_sweep_runs_the_configurations_it_is_given_instead_of_the_sweep_file
     assert json.loads(sweep["spec"])["configs"] == given
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_says_why_a_run_failed(tmp_path, monkeypatch, capsys):
     spec = load_sweep(write_sweep(tmp_path, "failing", {"epochs": {"value": 1}}))
     store = RunStore(tmp_path / "runs.db")
@@ -428,6 +441,7 @@ def test_run_sweep_says_why_a_run_failed(tmp_path, monkeypatch, capsys):
     assert "run failed: OSError: disk on fire" in capsys.readouterr().out
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_never_sends_out_a_run_that_is_in_flight(tmp_path, monkeypatch):
     """With two workers the queue refills while runs are out; those are claimed by this very runner, so only
     the runner's own list of what is in flight keeps it from submitting them twice."""
@@ -439,6 +453,7 @@ def test_run_sweep_never_sends_out_a_run_that_is_in_flight(tmp_path, monkeypatch
     assert sorted(c["seed"] for c, _, _, _ in pool.calls) == [0, 1, 2]
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_counts_workers_lost_together_as_one_death(tmp_path, monkeypatch, capsys):
     """A broken loky pool fails every job in it at once: one death, and each of its runs goes out again."""
     spec = load_sweep(write_sweep(tmp_path, "together", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
@@ -451,6 +466,7 @@ def test_run_sweep_counts_workers_lost_together_as_one_death(tmp_path, monkeypat
     assert re.findall(r"a worker died \((\d+)\)", capsys.readouterr().out) == ["1"]
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
     spec = load_sweep(write_sweep(tmp_path, "doomed", {"epochs": {"value": 1}, "seed": {"values": list(range(5))}}))
     sweep_in_process(monkeypatch, InProcessWorkers({seed: MAX_DEATHS_PER_RUN for seed in range(5)}))
@@ -459,6 +475,7 @@ def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
                   ctx=JobContext(sweep="doomed", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled"))
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, monkeypatch):
     """The key names the job's W&B run; the peers it judges itself against leave out its own earlier epochs
     (a rerun's, here), or a run would be compared with itself."""
@@ -480,6 +497,7 @@ def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, mo
                                           if e["epoch"] == 1)
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_waits_for_a_run_held_by_another_runner_and_takes_it_over_when_the_lease_lapses(tmp_path):
     spec = load_sweep(write_sweep(tmp_path, "held", {"epochs": {"value": 1}}))
     store = RunStore(tmp_path / "runs.db")
@@ -579,6 +597,7 @@ def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epo
     assert _peers(store, "s", None, mine, store.key(mine)) is None
 
 
+@SWEEP_DEADLINE
 def test_run_sweep_shows_by_default_a_progress_bar_of_runs_done_failed_and_left(tmp_path, data_dir, capsys):
     spec = load_sweep(write_sweep(tmp_path, "one", {"epochs": {"value": 1}, "train_size": {"value": 300}}))
     ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
