@@ -582,6 +582,57 @@ def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, m
     assert sorted((c["seed"], v) for c, v in seen[0]) == [(s, expected[s][metric == "val_f1"]) for s in (0, 1)]
 
 
+def bayes_spec(tmp_path, run_cap):
+    spec = {"name": "b", "method": "bayes", "run_cap": run_cap,
+            "parameters": {**QUICK, "learning_rate": {"min": 1e-4, "max": 0.1, "distribution": "log_uniform_values"}}}
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
+    return load_sweep(tmp_path / "b.yaml")
+
+
+def test_a_bayes_sweep_proposes_the_same_configurations_from_the_same_spec_and_store(tmp_path):
+    """Its proposals are drawn from the sweep's own seed, so a resumed or repeated sweep asks for the same runs."""
+    spec = bayes_spec(tmp_path, run_cap=4)
+    first, second = (Proposer(spec, RunStore(tmp_path / f"{i}.db"), batch_size=2).next_batch() for i in (1, 2))
+    assert len(first) == 2 and first == second
+
+
+def test_a_bayes_batch_counts_finished_and_held_runs_against_the_cap(tmp_path):
+    spec = bayes_spec(tmp_path, run_cap=4)
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    finished, held = (resolve_config({**{k: v["value"] for k, v in QUICK.items()}, "learning_rate": lr})
+                      for lr in (0.01, 0.02))
+    store.record("b", finished, {"status": "finished", "val_acc": 0.5})
+    assert store.claim("b", held, "another-host:1:runner", lease_seconds=60) is not None
+    batch = Proposer(spec, store, batch_size=8).next_batch()
+    assert len(batch) == 2, "4 allowed, 1 finished, 1 running elsewhere"
+    store.record("b", held, {"status": "finished", "val_acc": 0.6})
+    store.record("b", resolve_config({**finished, "learning_rate": 0.03}), {"status": "finished", "val_acc": 0.7})
+    assert len(Proposer(spec, store, batch_size=8).next_batch()) == 1, "one run left"
+    store.record("b", resolve_config({**finished, "learning_rate": 0.04}), {"status": "finished", "val_acc": 0.7})
+    assert Proposer(spec, store, batch_size=8).next_batch() == [], "the cap is reached"
+
+
+@SWEEP_DEADLINE
+def test_a_rerun_counts_as_done_what_another_runner_reran_meanwhile(tmp_path, monkeypatch):
+    """Two runners rerunning one sweep: a run the other reran after this rerun began is done, not waited for."""
+    spec = load_sweep(write_sweep(tmp_path, "both", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
+    store = RunStore(tmp_path / "runs.db")
+    ctx = JobContext(sweep="both", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+    sweep_in_process(monkeypatch, InProcessWorkers())
+    assert run_sweep(spec, store, ctx=ctx, progress=False)["counts"] == {"finished": 2}
+    other = expand(spec)[1]
+
+    def other_runner_reruns(config):
+        if store.claim("both", other, "another-host:1:runner", 60, rerun_before=time.time()) is not None:
+            store.record("both", other, {"status": "finished", "val_acc": 0.5, "ended_at": time.time()})
+
+    pool = InProcessWorkers(meanwhile=other_runner_reruns)
+    sweep_in_process(monkeypatch, pool)
+    assert run_sweep(spec, store, ctx=ctx, progress=False, rerun=True)["counts"] == {"finished": 1}
+    assert [c["seed"] for c, _, _, _ in pool.calls] == [0]
+
+
 def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epochs(tmp_path):
     from runner.sweeper import _peers
 
