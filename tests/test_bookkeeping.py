@@ -59,6 +59,12 @@ def test_hyperband_defaults_to_min_iter_3_and_eta_3():
         assert [e for e in range(1, 28) if rule.checks_at(e)] == [3, 9, 27]
 
 
+def test_a_sweep_files_early_terminate_block_sets_min_iter_and_eta():
+    rule = EarlyTermination.from_spec({"type": "hyperband", "min_iter": 2, "eta": 2})
+    assert [e for e in range(1, 17) if rule.checks_at(e)] == [2, 4, 8, 16]
+    assert EarlyTermination.from_spec(None) is None and EarlyTermination.from_spec({}) is None
+
+
 def test_a_weight_decayed_step_leaves_the_exposed_gradients_alone(mnist_slice):
     lr, decay = 0.1, 0.01
     model = NeuralNetwork({"num_layers": 2, "hidden_size": [8], "optimizer": "sgd", "learning_rate": lr,
