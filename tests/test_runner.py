@@ -613,6 +613,18 @@ def test_a_bayes_batch_counts_finished_and_held_runs_against_the_cap(tmp_path):
     assert Proposer(spec, store, batch_size=8).next_batch() == [], "the cap is reached"
 
 
+def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monkeypatch):
+    spec = bayes_spec(tmp_path, run_cap=10)
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    fixed = {k: v["value"] for k, v in QUICK.items()}
+    store.record("b", resolve_config({**fixed, "learning_rate": 0.02}), {"status": "finished", "val_acc": 0.5})
+    proposals = [{**fixed, "learning_rate": lr} for lr in (-1.0, 0.01, 0.01, 0.02, 0.03)]
+    monkeypatch.setattr(runner.sweeper.bayes, "propose", lambda spec, history, n, rng: proposals)
+    batch = Proposer(spec, store, batch_size=8).next_batch()
+    assert batch == [resolve_config({**fixed, "learning_rate": lr}) for lr in (0.01, 0.03)]
+
+
 @SWEEP_DEADLINE
 def test_a_rerun_counts_as_done_what_another_runner_reran_meanwhile(tmp_path, monkeypatch):
     """Two runners rerunning one sweep: a run the other reran after this rerun began is done, not waited for."""
