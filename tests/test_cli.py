@@ -11,7 +11,7 @@ import cli
 from mlp.data_sources import DataError
 from mlp.model_io import ModelFileError
 from mlp.neural_network import WeightsError
-from mlp.options import ConfigError
+from mlp.options import ConfigError, resolve_config
 from reports.context import SectionError
 from runner.sweep import SweepError
 from store import StoreError
@@ -66,3 +66,25 @@ def test_every_bad_input_error_ends_in_one_line_and_status_2(error, capsys):
 def test_other_exceptions_are_not_swallowed():
     with pytest.raises(ZeroDivisionError), cli.one_line_errors("prog"):
         1 / 0
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"epochs": True}, "epochs must be int; got True"),
+    ({"epochs": 2.5}, "epochs must be int; got 2.5"),
+    ({"hidden_size": []}, "hidden_size needs at least one value"),
+    ({"num_layers": 2, "hidden_size": [8, 8, 8]}, "hidden_size has 3 values but num_layers is 2: give one value or 2"),
+    ({"learning_rate": 0}, "learning_rate must be > 0; got 0"),
+    ({"momentum": 1}, "momentum must be < 1; got 1"),
+    ({"dropout": float("nan")}, "dropout must be a finite number; got nan"),
+])
+def test_a_bad_option_value_is_named_with_what_it_must_be(values, message):
+    with pytest.raises(ConfigError) as error:
+        resolve_config(values)
+    assert str(error.value) == message
+
+
+def test_whole_numbers_may_come_as_text_or_as_floats():
+    """YAML 1.1 reads ``1e3`` as text, and JSON writes whole floats such as ``32.0``."""
+    config = resolve_config({"epochs": "1e3", "batch_size": 32.0, "seed": "7"})
+    assert (config["epochs"], config["batch_size"], config["seed"]) == (1000, 32, 7)
+    assert all(type(config[k]) is int for k in ("epochs", "batch_size", "seed"))
