@@ -25,7 +25,7 @@ import runner.job
 import runner.sweeper
 from runner.job import JobContext, run_one
 from runner.sweep import expand, load_sweep, validate
-from runner.lease import Lease
+from runner.lease import Lease, lease_seconds
 from runner.recording import key_defaults
 from runner.sweeper import MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Proposer, run_sweep, worker_lost
 from store import RunStore
@@ -523,6 +523,37 @@ def test_the_heartbeat_renews_the_leases_it_holds_and_releases_them_on_exit(tmp_
         assert store.get(run_id)["status"] == "running"
     row = store.get(run_id)
     assert (row["status"], row["error"], row["lease_until"]) == ("failed", "interrupted", None)
+
+
+def test_a_lease_lasts_mlp_lease_seconds_60_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("MLP_LEASE_SECONDS", raising=False)
+    assert lease_seconds() == 60
+    monkeypatch.setenv("MLP_LEASE_SECONDS", "7.5")
+    store = RunStore(tmp_path / "runs.db")
+    before = time.time()
+    run_id = Lease(store).claim("s", resolve_config({}))  # a lease not entered: no heartbeat renews it
+    assert before + 7.5 <= store.get(run_id)["lease_until"] <= time.time() + 7.5
+
+
+def test_a_lease_claims_a_finished_run_again_only_for_a_rerun_begun_after_it_ended(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({})
+    store.record("s", config, {"status": "finished", "ended_at": time.time() - 10})
+    lease = Lease(store)
+    assert lease.claim("s", config) is None
+    assert lease.claim("s", config, rerun_before=time.time() - 20) is None
+    assert lease.claim("s", config, rerun_before=time.time()) is not None
+
+
+def test_the_heartbeat_never_creates_a_store_deleted_under_it(tmp_path, monkeypatch):
+    """Its first act is to open the store, which it must find, not make anew."""
+    monkeypatch.setenv("MLP_LEASE_SECONDS", "0.4")
+    store = RunStore(tmp_path / "runs.db")
+    for path in tmp_path.glob("runs.db*"):
+        path.unlink()
+    with Lease(store):
+        pass
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits(tmp_path):
