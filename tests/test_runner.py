@@ -332,11 +332,12 @@ class Unread(Future):
 class InProcessWorkers:
     """run_sweep's pool of ``jobs`` workers, run here: each submit is recorded and refused beyond the pool's capacity,
     and the worker "dies" (its future raises, as loky's does) for the first ``deaths[seed]`` submits of a
-    configuration; ``meanwhile(config)`` runs before each result is handed back, as another runner would."""
+    configuration; ``outcomes[seed]`` is a status to report instead of training; ``meanwhile(config)`` runs
+    before each result is handed back, as another runner would."""
 
-    def __init__(self, deaths=None, meanwhile=None, jobs=1):
+    def __init__(self, deaths=None, meanwhile=None, jobs=1, outcomes=None):
         self.deaths, self.calls, self.meanwhile, self.in_flight = Counter(deaths or {}), [], meanwhile, set()
-        self.jobs = jobs
+        self.jobs, self.outcomes = jobs, outcomes or {}
 
     def capacity(self):
         return self.jobs
@@ -348,11 +349,15 @@ class InProcessWorkers:
         if self.deaths[config["seed"]] > 0:
             self.deaths[config["seed"]] -= 1
             future.set_exception(BrokenProcessPool("a worker died"))
+            return future
+        if config["seed"] in self.outcomes:  # told, not trained: the record of a run that ended so
+            status = self.outcomes[config["seed"]]
+            result = {"config": config, "status": status, "epochs": [], "error": f"it {status}"}
         else:
             result = run_one(config, ctx, key=key, peers=peers)
-            if self.meanwhile is not None:
-                self.meanwhile(config)
-            future.set_result(result)
+        if self.meanwhile is not None:
+            self.meanwhile(config)
+        future.set_result(result)
         return future
 
     def close(self):
@@ -467,6 +472,20 @@ def test_run_sweep_counts_workers_lost_together_as_one_death(tmp_path, monkeypat
 
 
 @SWEEP_DEADLINE
+def test_run_sweep_counts_on_its_bar_stopped_runs_as_done_and_diverged_ones_as_failed(tmp_path, monkeypatch, capsys):
+    spec = load_sweep(write_sweep(tmp_path, "bar", {"epochs": {"value": 1}, "seed": {"values": list(range(6))}}))
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    store.record("bar", expand(spec)[5], {"status": "finished"})
+    sweep_in_process(monkeypatch, InProcessWorkers(
+        outcomes={0: "finished", 1: "stopped", 2: "stopped", 3: "diverged", 4: "failed"}))
+    ctx = JobContext(sweep="bar", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+    run_sweep(spec, store, ctx=ctx)
+    assert re.search(r"5/5 \[[^]]*, done=3, failed=2, left=0\]", capsys.readouterr().err)
+    run_sweep(spec, store, ctx=ctx, progress=False)
+    assert capsys.readouterr().err == "", "no bar when asked for none"
+
+
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
     spec = load_sweep(write_sweep(tmp_path, "doomed", {"epochs": {"value": 1}, "seed": {"values": list(range(5))}}))
     sweep_in_process(monkeypatch, InProcessWorkers({seed: MAX_DEATHS_PER_RUN for seed in range(5)}))
