@@ -399,7 +399,7 @@ def test_run_sweep_keeps_the_result_another_runner_recorded_first(tmp_path, monk
     (row,) = store.runs(sweep="raced")
     assert row["status"] == "finished" and row["val_acc"] == 0.5 and row["weights_path"] is None
     assert not (tmp_path / "runs" / "raced").exists() or not any((tmp_path / "runs" / "raced").iterdir())
-    assert "a result arrived for a run another runner had recorded; kept the first" in capsys.readouterr().out
+    assert "a result arrived for a run another runner had recorded; kept the first" in capsys.readouterr().out.splitlines()
 
 
 def no_disk(*args):
@@ -484,6 +484,18 @@ def test_run_sweep_counts_on_its_bar_stopped_runs_as_done_and_diverged_ones_as_f
     assert re.search(r"5/5 \[[^]]*, done=3, failed=2, left=0\]", capsys.readouterr().err)
     run_sweep(spec, store, ctx=ctx, progress=False)
     assert capsys.readouterr().err == "", "no bar when asked for none"
+
+
+def test_two_sweeps_each_run_and_keep_a_configuration_they_share(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs.db")
+    sweep_in_process(monkeypatch, InProcessWorkers())
+    for name in ("first", "second"):
+        spec = load_sweep(write_sweep(tmp_path, name, {"epochs": {"value": 1}}))
+        ctx = JobContext(sweep=name, runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+        assert run_sweep(spec, store, ctx=ctx, progress=False)["counts"] == {"finished": 1}, name
+    rows = store.runs(order_by="id")
+    assert [r["sweep"] for r in rows] == ["first", "second"] and rows[0]["config_hash"] == rows[1]["config_hash"]
+    assert all(Path(r["weights_path"]).exists() for r in rows)
 
 
 def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
@@ -623,11 +635,14 @@ def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, m
     store = RunStore(tmp_path / "runs.db")
     for seed, (acc, f1) in enumerate(((0.5, 0.9), (0.7, 0.2))):
         store.record("b", resolve_config({"epochs": 1, "seed": seed}), {"status": "finished", "val_acc": acc, "val_f1": f1})
+    # neither a run stopped early (its scores are an early epoch's) nor another sweep's run is history
+    store.record("b", resolve_config({"epochs": 1, "seed": 2}), {"status": "stopped", "val_acc": 0.3, "val_f1": 0.3})
+    store.record("other", resolve_config({"epochs": 1, "seed": 3}), {"status": "finished", "val_acc": 0.9, "val_f1": 0.9})
     seen = []
     monkeypatch.setattr(runner.sweeper.bayes, "propose", lambda spec, history, n, rng: seen.append(history) or [])
     proposer = Proposer(spec, store, batch_size=2)
     assert proposer.next_batch() == []
-    assert (proposer.total(), proposer.already_done()) == (5, 2)  # a bayes sweep runs up to its run_cap
+    assert (proposer.total(), proposer.already_done()) == (5, 3)  # a bayes sweep runs up to its run_cap
     expected = {0: (0.5, 0.9), 1: (0.7, 0.2)}
     assert sorted((c["seed"], v) for c, v in seen[0]) == [(s, expected[s][metric == "val_f1"]) for s in (0, 1)]
 
