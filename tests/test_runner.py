@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SWEEP_DEADLINE = pytest.mark.timeout(60)
 QUICK = {"dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 2000},
          "num_layers": {"value": 1}, "hidden_size": {"value": 16}, "batch_size": {"value": 64}}
+QUICK_VALUES = {name: p["value"] for name, p in QUICK.items()}  # the same, as a config's values
 
 
 def write_sweep(folder, name, parameters, **top):
@@ -423,7 +424,7 @@ def test_run_sweep_runs_the_configurations_it_is_given_instead_of_the_sweep_file
     """As report 2.10 does: its configurations are chosen from results, and the sweep row records them."""
     spec = load_sweep(write_sweep(tmp_path, "given", {"epochs": {"value": 1}, "seed": {"values": [0, 1, 2]}}))
     store = RunStore(tmp_path / "runs.db")
-    given = [resolve_config({**{k: v["value"] for k, v in QUICK.items()}, "epochs": 1, "seed": 7})]
+    given = [resolve_config({**QUICK_VALUES, "epochs": 1, "seed": 7})]
     pool = InProcessWorkers()
     sweep_in_process(monkeypatch, pool)
     ctx = JobContext(sweep="given", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
@@ -625,8 +626,6 @@ def test_a_job_context_takes_every_job_flag():
 @pytest.mark.parametrize("metric", (None, "val_f1"))
 def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, monkeypatch, metric):
     """The history handed to the forest pairs each finished run with the spec's metric (val_acc by default)."""
-    import runner.sweeper
-
     spec = {"name": "b", "method": "bayes", "run_cap": 5, "parameters": {**QUICK, "seed": {"values": [0, 1, 2]}}}
     if metric:
         spec["metric"] = {"name": metric, "goal": "maximize"}
@@ -665,7 +664,7 @@ def test_a_bayes_batch_counts_finished_and_held_runs_against_the_cap(tmp_path):
     spec = bayes_spec(tmp_path, run_cap=4)
     store = RunStore(tmp_path / "runs.db")
     store.use_defaults(key_defaults())
-    finished, held = (resolve_config({**{k: v["value"] for k, v in QUICK.items()}, "learning_rate": lr})
+    finished, held = (resolve_config({**QUICK_VALUES, "learning_rate": lr})
                       for lr in (0.01, 0.02))
     store.record("b", finished, {"status": "finished", "val_acc": 0.5})
     assert store.claim("b", held, "another-host:1:runner", lease_seconds=60) is not None
@@ -682,12 +681,11 @@ def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monk
     spec = bayes_spec(tmp_path, run_cap=10)
     store = RunStore(tmp_path / "runs.db")
     store.use_defaults(key_defaults())
-    fixed = {k: v["value"] for k, v in QUICK.items()}
-    store.record("b", resolve_config({**fixed, "learning_rate": 0.02}), {"status": "finished", "val_acc": 0.5})
-    proposals = [{**fixed, "learning_rate": lr} for lr in (-1.0, 0.01, 0.01, 0.02, 0.03)]
+    store.record("b", resolve_config({**QUICK_VALUES, "learning_rate": 0.02}), {"status": "finished", "val_acc": 0.5})
+    proposals = [{**QUICK_VALUES, "learning_rate": lr} for lr in (-1.0, 0.01, 0.01, 0.02, 0.03)]
     monkeypatch.setattr(runner.sweeper.bayes, "propose", lambda spec, history, n, rng: proposals)
     batch = Proposer(spec, store, batch_size=8).next_batch()
-    assert batch == [resolve_config({**fixed, "learning_rate": lr}) for lr in (0.01, 0.03)]
+    assert batch == [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
 
 
 @SWEEP_DEADLINE
