@@ -2,17 +2,25 @@
 the hyperband quantile at eta 3, weight decay that leaves the exposed gradients alone, and early termination
 judged on validation accuracy, never training accuracy."""
 import json
+import sqlite3
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from mlp import NeuralNetwork
 from mlp.metrics import evaluate
+from mlp.options import RUN_OPTIONS, resolve_config
 from runner.early_stop import EarlyTermination, StopTraining
 from runner.job import JobContext, _epoch_observer
+from runner.recording import key_defaults, remove_partial_files, save_atomically, save_files
+from runner.sweep import expand, load_sweep
 from runner.tracking import start_run
+from store import RunStore
 
 
 def identity_classifier():
@@ -115,10 +123,6 @@ def other_value(option):
 
 
 def test_every_option_that_differs_from_its_default_changes_the_key(tmp_path):
-    from mlp.options import RUN_OPTIONS, resolve_config
-    from runner.recording import key_defaults
-    from store import RunStore
-
     store = RunStore(tmp_path / "runs.db")
     store.use_defaults(key_defaults())
     keys = {"defaults": store.key(resolve_config({}))}
@@ -130,8 +134,6 @@ def test_every_option_that_differs_from_its_default_changes_the_key(tmp_path):
 
 
 def test_a_write_that_fails_halfway_leaves_the_old_file_intact(tmp_path):
-    from runner.recording import save_atomically
-
     path = tmp_path / "model.npy"
     path.write_bytes(b"the old weights")
 
@@ -146,9 +148,6 @@ def test_a_write_that_fails_halfway_leaves_the_old_file_intact(tmp_path):
 
 @pytest.mark.parametrize("status", ["finished", "stopped", "diverged", "failed"])
 def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path, status):
-    from mlp.options import resolve_config
-    from runner.recording import save_files
-
     config, weights, probe = resolve_config({}), {"W0": np.ones((2, 3))}, {"grads": np.arange(4.0)}
     result = {"config": config, "status": status, "weights": weights, "probe": probe}
     save_files(result, tmp_path / "sweep" / "key")
@@ -168,8 +167,6 @@ def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path,
 
 
 def test_remove_partial_files_deletes_only_the_temporary_files_of_cut_short_writes(tmp_path):
-    from runner.recording import remove_partial_files
-
     kept = ["key.npy", "key.json", "notes.tmp", ".hidden"]
     for name in kept + [".key.npy.4242.tmp", ".key.json.17.tmp"]:
         (tmp_path / name).write_bytes(b"x")
@@ -180,14 +177,6 @@ def test_remove_partial_files_deletes_only_the_temporary_files_of_cut_short_writ
 
 def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
     """Through the real command line, with a deadline: a runner that will not rerun a failed run hangs or skips it."""
-    import subprocess
-    import sys
-
-    import yaml
-
-    from runner.sweep import expand, load_sweep
-    from store import RunStore
-
     sweep_file = tmp_path / "resume.yaml"
     sweep_file.write_text(yaml.safe_dump({"name": "resume", "method": "grid", "parameters": {
         "epochs": {"value": 1}, "train_size": {"value": 500}, "num_layers": {"value": 1},
@@ -210,11 +199,6 @@ def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
 def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
     """A claim that arrives after the run was recorded (from its own runner, another one, with any lease, or for a
     rerun that began before the run ended) gets nothing, and the row as SQLite holds it does not change."""
-    import sqlite3
-
-    from mlp.options import resolve_config
-    from store import RunStore
-
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({"epochs": 1})
     assert store.claim("s", config, "me", 60) is not None

@@ -45,7 +45,5 @@ def test_the_optimizer_flushes_subnormal_weights_as_it_steps():
                                                     ("adam", "beta1", 0.5), ("adam", "beta2", 0.5),
                                                     ("nadam", "epsilon", 1e-3)])
 def test_the_network_hands_its_optimizer_every_hyperparameter_of_its_config(optimizer, name, value):
-    from mlp import NeuralNetwork
-
     model = NeuralNetwork({"num_layers": 1, "hidden_size": [4], "optimizer": optimizer, name: value})
     assert getattr(model.optimizer, name) == value

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cli import OneLineParser, add_job_options
 from mlp import NeuralNetwork
 from mlp.data import load_dataset
 from mlp.metrics import evaluate
@@ -27,7 +28,7 @@ from runner.job import JobContext, run_one
 from runner.sweep import expand, load_sweep, validate
 from runner.lease import Lease, lease_seconds
 from runner.recording import key_defaults
-from runner.sweeper import MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Proposer, run_sweep, worker_lost
+from runner.sweeper import MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Proposer, _peers, run_sweep, worker_lost
 from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -613,8 +614,6 @@ def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits
 
 
 def test_a_job_context_takes_every_job_flag():
-    from cli import OneLineParser, add_job_options
-
     args = add_job_options(OneLineParser(prog="x")).parse_args(
         ["--runs_dir", "r", "--data_dir", "d", "--wandb_mode", "disabled", "-wp", "p", "-we", "e"])
     rule = {"type": "median", "min_iter": 2}
@@ -709,8 +708,6 @@ def test_a_rerun_counts_as_done_what_another_runner_reran_meanwhile(tmp_path, mo
 
 
 def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epochs(tmp_path):
-    from runner.sweeper import _peers
-
     store = RunStore(tmp_path / "runs.db")
     mine, other = resolve_config({"epochs": 4}), resolve_config({"epochs": 4, "seed": 1})
     for config, accs in ((mine, (0.1, 0.2, 0.3, 0.4)), (other, (0.5, 0.6, 0.7, 0.8))):
