@@ -94,7 +94,7 @@ def whole_steps(model, batches):
 def measure(dtype, steps, rounds, X, y):
     """Median over interleaved rounds of ms per step: the bound's parts, the step's parts, whole train_step."""
     rng = np.random.default_rng(0)
-    model = NeuralNetwork({**CONFIG, "dtype": dtype})
+    model = NeuralNetwork(CONFIG, dtype=dtype)
     X = X.astype(dtype)
     Y = one_hot(y, 10, model.dtype)
     order = rng.permutation(len(X))[: steps * BATCH].reshape(steps, BATCH)

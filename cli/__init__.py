@@ -1,62 +1,20 @@
 """What every command line of the project shares, and nothing else.
 
-One base class for bad input, whose message is the one line the user sees
-before exit status 2; a parser that reports its own errors the same way and
-shows every default in ``--help``; the flags that say where a job reads and
-writes. Standard library only, so that ``python -m store`` starts without
-importing the network's dependencies.
+The one-line errors and the parser live in ``mlp.command_line`` (the network carries
+them when it is copied alone); here are the flags that say where a job reads and
+writes. Nothing here imports NumPy, so ``python -m store`` starts at once.
 """
-import argparse
-import contextlib
 import os
-import sys
 from pathlib import Path
+
+from mlp.command_line import InputError, OneLineParser, exit_with_error, one_line_errors, parse_known
+
+__all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "InputError", "OneLineParser", "add_db_option", "add_job_options",
+           "exit_with_error", "one_line_errors", "parse_known"]
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 # Weights go beside the default store (runs.db at the project root), wherever a command is run from.
 DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
-
-
-class InputError(Exception):
-    """Bad input or an unusable file: the message names what is wrong and how to fix it."""
-
-
-def exit_with_error(prog, message):
-    """Bad input ends here: one line on stderr, exit status 2."""
-    sys.stderr.write(f"{prog}: error: {message}\n")
-    sys.exit(2)
-
-
-@contextlib.contextmanager
-def one_line_errors(prog):
-    """Inside, an InputError ends the command in one line with exit status 2, never a traceback."""
-    try:
-        yield
-    except InputError as exc:
-        exit_with_error(prog, exc)
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line and exit status 2, and shows every default in --help.
-
-    Abbreviations are off: ``--lr`` must not silently mean ``--lr_schedule``.
-    """
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message):
-        exit_with_error(self.prog, f"{message} (see --help)")
-
-
-def parse_known(parser, argv=None):
-    """Parse ``argv``; unknown flags are named in a warning, not a crash."""
-    args, unknown = parser.parse_known_args(argv)
-    if unknown:
-        print(f"warning: ignoring unknown argument(s): {' '.join(unknown)}", file=sys.stderr)
-    return args
 
 
 def add_db_option(parser, default=None):

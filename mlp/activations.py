@@ -43,6 +43,18 @@ def relu_backward(dA, A):
     return np.multiply(dA, A > 0, out=dA)
 
 
+def log_softmax(logits):
+    """(b, C) -> (b, C) log-probabilities via log-sum-exp."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def softmax(logits):
+    """(b, C) -> (b, C) probabilities, rows summing to 1: the output layer's activation, applied by the losses
+    (``forward`` returns logits)."""
+    return np.exp(log_softmax(logits))
+
+
 # name -> (function(Z) -> A in place, backward(dA, A) -> dA * f'(Z) in place);
 # read by the option table, parsers and sweeps alike.
 ACTIVATIONS = {

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cli import OneLineParser, one_line_errors
+from .command_line import OneLineParser, one_line_errors
 
 from .data_sources import DATASETS, DataError, locate, read_source
+from .inputs import to_unit_float
 
 CLASS_NAMES = {
     "mnist": tuple(str(d) for d in range(10)),
@@ -56,11 +57,6 @@ def load_uint8(name, data_dir=None):
     """The full train and test splits with the pixels as stored (uint8 0-255): split first, cast the parts."""
     X_train, y_train, X_test, y_test = _raw(name, data_dir)
     return Dataset(X_train, y_train.astype(np.int64), X_test, y_test.astype(np.int64))
-
-
-def to_unit_float(X, dtype=np.float64):
-    """uint8 pixels -> ``dtype`` in [0, 1], cast and scaled in one pass."""
-    return np.multiply(X, np.asarray(1 / 255, dtype=dtype), dtype=dtype)
 
 
 def validation_split(X, y, fraction, seed, train_size=0):

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cli import InputError
+from .command_line import InputError
 
 DATASETS = ("mnist", "fashion_mnist")
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",

@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 
-from cli import InputError
+from .command_line import InputError
 
 ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),

@@ -35,12 +35,38 @@ class NeuralLayer:
     def __init__(self, W, b, grad_W, grad_b, activation=None):
         """``activation`` is a (function, backward) pair working in place (see activations), or None
         for a linear output layer."""
-        self.W, self.b = W, b
+        self._W, self._b = W, b
         self.grad_W, self.grad_b = grad_W, grad_b
         self.activation = activation
         self.X = self.A = None
         self.keep = None  # dropout's scaled mask of the last forward, or None
         self._ones = np.ones((1, 0), dtype=W.dtype)  # a row of ones: grad_b = ones @ dZ, one BLAS call
+
+    # Assigning ``layer.W = array`` (as the skeleton's loading code does) copies into the buffer the
+    # optimizer steps, so the layer goes on training; a new shape needs ``set_weights``, which rebuilds.
+    @property
+    def W(self):
+        return self._W
+
+    @W.setter
+    def W(self, value):
+        self._W[...] = self._fitting("W", value, self._W.shape)
+
+    @property
+    def b(self):
+        return self._b
+
+    @b.setter
+    def b(self, value):
+        self._b[...] = self._fitting("b", value, self._b.shape, (self._b.shape[1],))
+
+    @staticmethod
+    def _fitting(name, value, shape, *other_shapes):
+        value = np.asarray(value)
+        if value.shape not in (shape, *other_shapes):
+            raise ValueError(f"layer.{name} has shape {shape}; got {value.shape} "
+                             f"(set_weights rebuilds the network for new shapes)")
+        return value.reshape(shape)
 
     def _ones_row(self, n):
         if self._ones.shape[1] < n:

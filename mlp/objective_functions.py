@@ -5,6 +5,8 @@ differences of the reported loss match the analytical gradient to round-off.
 """
 import numpy as np
 
+from .activations import log_softmax, softmax  # noqa: F401 - log_softmax is part of this module's API
+
 
 def one_hot(y, n_classes, dtype=np.float64):
     """Integer labels (b,) -> one-hot (b, C); a (b, C) array passes through."""
@@ -16,15 +18,10 @@ def one_hot(y, n_classes, dtype=np.float64):
     return Y
 
 
-def log_softmax(logits):
-    """(b, C) -> (b, C) log-probabilities via log-sum-exp."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-def softmax(logits):
-    """(b, C) -> (b, C) probabilities, rows summing to 1."""
-    return np.exp(log_softmax(logits))
+def labels_of(y):
+    """Integer labels (b,) pass through; one-hot rows (b, C) -> their class indices."""
+    y = np.asarray(y)
+    return y.argmax(axis=1) if y.ndim == 2 else y
 
 
 def cross_entropy(logits, Y):

@@ -8,7 +8,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
-from cli import InputError
+from .command_line import InputError
 
 from .activations import ACTIVATIONS
 from .data_sources import DATASETS
@@ -85,7 +85,8 @@ RUN_OPTIONS = (
     Option("weight_decay", ("-wd", "--weight_decay"), float, 0.0, "L2 weight decay on weights", minimum=0),
     Option("num_layers", ("-nhl", "--num_layers"), int, 3, "number of hidden layers", minimum=1),
     Option("hidden_size", ("-sz", "--hidden_size"), int, (128,),
-           "hidden widths: one value for every layer, or one per layer", minimum=1, many=True),
+           "hidden widths: one value for every layer, or one per layer (without -nhl, one layer per value)",
+           minimum=1, many=True),
     Option("activation", ("-a", "--activation"), str, "relu", "hidden activation", choices=tuple(ACTIVATIONS)),
     Option("weight_init", ("-w_i", "--weight_init"), str, "xavier", "weight initialisation", choices=tuple(INITIALIZERS)),
     Option("lr_schedule", ("--lr_schedule",), str, "constant", "learning-rate schedule over all steps", choices=tuple(SCHEDULES)),
@@ -172,9 +173,15 @@ def resolve_config(values):
     ``values``: a dict, an argparse.Namespace, or any object with the options as (class) attributes;
     extra keys, such as the scripts' own flags, are ignored. The skeleton's names are accepted.
     Our parsers note which flags were given (``given_flags``), so only those can conflict.
+    ``hidden_size`` as a list without ``num_layers`` is that many layers (``-sz 64 32``: two); a single
+    number, or ``num_layers`` given too, keeps the rule "one value for every layer" (``-nhl 3 -sz 64``).
     """
     source = read_options(values)
-    source = _skeleton_layers(source, getattr(values, "given_flags", None) or set(source))
+    explicit = getattr(values, "given_flags", None) or set(source)
+    source = _skeleton_layers(source, explicit)
+    widths = source.get("hidden_size") if "hidden_size" in explicit else None
+    if "num_layers" not in explicit and isinstance(widths, (list, tuple)) and widths:
+        source["num_layers"] = len(widths)  # a list of widths alone: one layer per width
     config = {}
     for option in RUN_OPTIONS:
         config[option.name] = option.check(source.get(option.name, option.default))

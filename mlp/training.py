@@ -9,6 +9,7 @@ import time
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .inputs import as_inputs
 from .objective_functions import one_hot
 from .schedules import SCHEDULES
 
@@ -52,7 +53,7 @@ def fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, rng=None,
     warnings on the way there are silenced: the check is the report).
     """
     rng = np.random.default_rng(model.config["seed"]) if rng is None else rng
-    X = np.asarray(X, dtype=model.dtype)
+    X = as_inputs(X, model.dtype)
     Y = one_hot(y, model.output_size, model.dtype)
     labels = Y.argmax(axis=1)  # y may be integer labels or one-hot rows
     n = X.shape[0]

@@ -11,6 +11,7 @@ from sklearn.inspection import permutation_importance
 from sklearn.metrics import confusion_matrix
 
 from mlp import NeuralNetwork
+from mlp.activations import softmax
 from mlp.data import CLASS_NAMES, load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
@@ -286,8 +287,7 @@ def confusions(store, run, n_gallery, data_dir=None):
     model.set_weights(load_weights(run["weights_path"]))
     data = load_dataset(run["config"]["dataset"], data_dir, dtype=model.dtype)
     scores = evaluate(model, data.X_test, data.y_test)
-    logits = scores["logits"] - scores["logits"].max(axis=1, keepdims=True)
-    probabilities = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probabilities = softmax(scores["logits"])
     predicted, y = probabilities.argmax(axis=1), data.y_test
     matrix = confusion_matrix(y, predicted, labels=np.arange(probabilities.shape[1]))
     off = matrix - np.diag(np.diag(matrix))

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from cli import DEFAULT_RUNS_DIR
 from mlp import NeuralNetwork
-from mlp.data import load_uint8, to_unit_float, validation_split
+from mlp.data import load_uint8, validation_split
+from mlp.inputs import to_unit_float
 from mlp.training import Diverged, fit
 
 from .early_stop import EarlyTermination, StopTraining
@@ -65,11 +66,15 @@ def _evaluate(result, model, train, val, test, probe):
     """Final train/val/test scores, one pass over each; the weights and probe arrays go back with them.
 
     The last epoch already scored the validation split with these very weights, so its scores are reused.
+    The test split is scored in float64, on float64 pixels, as inference.py and a grader score it, so the
+    stored test figures are the ones they print whatever dtype the run trained in.
     """
     last = result["epochs"][-1]
     result.update({f"val_{name}": last[f"val_{name}"] for name in FINAL_SCORES})
-    for split, (X, y) in (("train", train), ("test", test)):
-        scores = model.evaluate(X, y)
+    as_graded = NeuralNetwork(model.config)
+    as_graded.set_weights(model.get_weights())
+    for split, scorer, (X, y) in (("train", model, train), ("test", as_graded, test)):
+        scores = scorer.evaluate(X, y)
         result.update({f"{split}_{name}": scores[key] for name, key in FINAL_SCORES.items()})
     result["weights"] = model.get_weights()
     result["probe"] = probe.arrays(model, val[0][:N_PROBE_IMAGES])
@@ -84,8 +89,9 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
         data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
                                                           config["seed"], config["train_size"])
-        X_train, X_val, X_test = (to_unit_float(X, config["dtype"]) for X in (X_train, X_val, data.X_test))
-        model = NeuralNetwork(config)
+        X_train, X_val = (to_unit_float(X, config["dtype"]) for X in (X_train, X_val))
+        X_test = to_unit_float(data.X_test)
+        model = NeuralNetwork(config, dtype=config["dtype"])
         probe = Probe()
         with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, group=ctx.sweep,
                        name=f"{ctx.sweep}-{key}", config={**config, "config_hash": key}) as wandb_run:

@@ -52,11 +52,13 @@ def save_files(result, stem):
     save_atomically(result["probe_path"], lambda f: np.savez(f, **probe))
 
 
-def persist(store, sweep, runs_dir, result):
+def persist(store, sweep, runs_dir, result, run_id=None):
     """Files first, then the row: a kill between the two leaves a rerun, never a row without its files.
-    -> the run id, or None when another runner had already recorded this configuration."""
-    row = store.find(sweep, result["config"])
+    -> the run id, or None when another runner had already recorded this configuration.
+    ``run_id``: the claimed row (train.py's repeats); else the configuration's latest."""
+    row = store.get(run_id) if run_id is not None else store.find(sweep, result["config"])
     if row is not None and row["status"] in DONE:  # its files are the recorded ones: keep them
         return None
-    save_files(result, Path(runs_dir) / sweep / store.key(result["config"]))
-    return store.record(sweep, result["config"], result)
+    stem = store.key(result["config"]) + (f"-{row['repeat']}" if row is not None and row["repeat"] else "")
+    save_files(result, Path(runs_dir) / sweep / stem)
+    return store.record(sweep, result["config"], result, run_id)

@@ -1,6 +1,7 @@
 """The SQLite run store: sweeps, runs and per-epoch metrics, through sqlite-utils.
 
-One row per (sweep, config key) makes resuming an upsert. A run moves
+One row per (sweep, config key) makes resuming an upsert; train.py, which trains every
+time it is run, adds repeats 1, 2, ... of a configuration beside it. A run moves
 ``running -> finished | failed | diverged | stopped``; a failed run may be claimed
 again, the other three are final unless a rerun is asked for explicitly. Several
 runners share a store by claiming runs with a lease that the holder renews; a
@@ -37,7 +38,7 @@ RUN_COLUMNS = {
     "started_at": float, "ended_at": float, "seconds": float, "epochs_done": int,
     **{m: float for m in METRICS},
     "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str,
-    "claimed_by": str, "lease_until": float, "attempts": int,
+    "claimed_by": str, "lease_until": float, "attempts": int, "repeat": int,
 }
 EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": float,
                  "val_loss": float, "val_acc": float, "val_f1": float,
@@ -197,23 +198,26 @@ class RunStore:
             else:
                 sweeps.insert({"name": name, "spec": spec_text, "created_at": time.time()})
 
-    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None):
+    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None, repeat=False):
         """Take (sweep, config) for ``owner`` as running -> its run id, or None if it is not free.
 
         Free: never run, failed, or running under a lease that lapsed (or whose holder on this
         machine is gone, or that ``owner`` holds). A final run is free only for an explicit
-        rerun (``rerun_before``: a time), and only if it ended before that time.
+        rerun (``rerun_before``: a time), and only if it ended before that time. With ``repeat``
+        nothing is refused: a configuration that is not free gets a new row, its next repeat.
         """
         key, now = self.key(config), time.time()
         with self._immediate():
             row = self._row(sweep, key)
-            if row is not None and not _free(row, owner, now, rerun_before):
+            taken = row is not None and not _free(row, owner, now, rerun_before)
+            if taken and not repeat:
                 return None
             fields = {"status": "running", "claimed_by": owner, "lease_until": now + lease_seconds,
                       "started_at": now, "ended_at": None, "error": None}
-            if row is None:
+            if row is None or taken:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
-                                               "config_hash": key, "attempts": 1, **fields}).last_pk
+                                               "config_hash": key, "attempts": 1,
+                                               "repeat": row["repeat"] + 1 if taken else 0, **fields}).last_pk
             self.db["runs"].update(row["id"], {**fields, "attempts": (row["attempts"] or 0) + 1})
             return row["id"]
 
@@ -229,21 +233,22 @@ class RunStore:
             self.db.execute("UPDATE runs SET status = 'failed', error = ?, ended_at = ?, lease_until = NULL "
                             "WHERE claimed_by = ? AND status = 'running'", [error, time.time(), owner])
 
-    def record(self, sweep, config, result):
+    def record(self, sweep, config, result, run_id=None):
         """Write a run's outcome and its epochs in one transaction -> run id, or None if the run is
-        already final (another runner recorded it first: a result never overwrites a final one)."""
+        already final (another runner recorded it first: a result never overwrites a final one).
+        ``run_id`` names the claimed row; else it is the configuration's latest repeat."""
         status = result["status"]
         if status not in OUTCOMES:
             raise ValueError(f"record() takes an outcome ({', '.join(OUTCOMES)}); got {status!r}")
         key = self.key(config)
         fields = {k: _plain(result.get(k)) for k in RUN_COLUMNS
-                  if k in result and k not in ("id", "sweep", "config", "claimed_by", "attempts")}
+                  if k in result and k not in ("id", "sweep", "config", "claimed_by", "attempts", "repeat")}
         fields.update({p: relative_to(self.folder, fields[p]) for p in PATHS if p in fields})
         fields.update(config_hash=key, status=status, lease_until=None)
         epochs = result.get("epochs", [])
         fields["epochs_done"] = len(epochs)
         with self._immediate():
-            row = self._row(sweep, key)
+            row = self._row(sweep, key, run_id)
             if row is None:
                 run_id = self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
                                                  "attempts": 1, **fields}).last_pk
@@ -263,13 +268,16 @@ class RunStore:
             self.db["reports"].insert({"title": title, "url": url, "saved_at": time.time()}, pk="url", replace=True)
 
     # -- reads -------------------------------------------------------------------------
-    def _row(self, sweep, key):
-        rows = list(self.db["runs"].rows_where("sweep = ? AND config_hash = ?", [sweep, key]))
+    def _row(self, sweep, key, run_id=None):
+        """The row ``run_id``, else the latest repeat of (sweep, key), as stored; or None."""
+        where, args = ("id = ?", [run_id]) if run_id is not None else ("sweep = ? AND config_hash = ?", [sweep, key])
+        rows = list(self.db["runs"].rows_where(where, args, order_by="repeat DESC", limit=1))
         return rows[0] if rows else None
 
     def find(self, sweep, config):
-        """The run of ``config`` in ``sweep``, or None."""
-        rows = self.runs(sweep=sweep, where="config_hash = ?", where_args=[self.key(config)])
+        """The latest run of ``config`` in ``sweep``, or None."""
+        rows = self.runs(sweep=sweep, where="config_hash = ?", where_args=[self.key(config)],
+                         order_by="repeat DESC", limit=1)
         return rows[0] if rows else None
 
     def done_runs(self, sweep):

@@ -57,6 +57,15 @@ def m004_relative_paths(db):
             db.execute("UPDATE runs SET weights_path = ?, probe_path = ? WHERE id = ?", [*relative, run_id])
 
 
+@MIGRATIONS()
+def m005_repeats(db):
+    """train.py trains every time it is run: a configuration's later runs in one sweep are repeats 1, 2, ...
+    of it, kept beside the first (repeat 0) instead of replacing it."""
+    db["runs"].add_column("repeat", int, not_null_default=0)
+    db.execute("DROP INDEX IF EXISTS idx_runs_sweep_config_hash")
+    db["runs"].create_index(["sweep", "config_hash", "repeat"], unique=True)
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:

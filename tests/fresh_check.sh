@@ -2,8 +2,9 @@
 # make fresh-check: what a new user gets. Clone main into a temporary folder with no ../shared beside it,
 # an empty HOME (no caches, no keras, no W&B login) and the data only through the project's own download,
 # from a local HTTP mirror of the real files (MLP_DATA_URL; these machines have no internet). Then run the
-# README's set-up commands verbatim, train one epoch on each dataset, evaluate the shipped model, and check
-# that a corrupted mirror ends in one line, exit status 2 and an empty cache.
+# README's set-up commands verbatim, train one epoch on each dataset, evaluate the shipped model, play the
+# course skeleton's grader from src/ in a bare venv with only requirements.txt, and check that a corrupted
+# mirror ends in one line, exit status 2 and an empty cache.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 DATA="$(cd "${MLP_DATA_DIR:-$ROOT/../shared/data}" && pwd)"
@@ -40,6 +41,17 @@ while IFS= read -r cmd; do step "$cmd"; done <<< "$setup"
 step ".venv/bin/python train.py -d mnist -e 1"
 step ".venv/bin/python train.py -d fashion_mnist -e 1"
 step ".venv/bin/python inference.py"
+
+echo "== the course skeleton's grader: a bare venv with only requirements.txt, from src/, the project not installed"
+python3 -m venv "$WORK/bare"
+step "$WORK/bare/bin/pip install --quiet -r requirements.txt"
+(cd / && ! "$WORK/bare/bin/python" -c "import mlp" 2>/dev/null)
+cp tests/skeleton_grader.py src/
+for check in imports forward_on_fixed_weights assigned_weights_keep_training gradients \
+             gradients_of_a_model_built_from_best_config inference_functions train_twice \
+             widths_alone_and_a_new_save_folder unknown_flags; do
+  (cd src && export MLP_DATA_DIR="$DATA" && step "$WORK/bare/bin/python skeleton_grader.py $check")
+done
 
 echo "== a corrupted mirror"
 set +e

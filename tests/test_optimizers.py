@@ -10,8 +10,8 @@ from mlp.optimizers import FLUSH_EVERY, OPTIMIZERS, flush_subnormals
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 def test_a_float32_network_keeps_its_optimizer_buffers_in_float32(optimizer, mnist_slice):
     """float32 halves the memory each step sweeps through; one float64 buffer would double it for that pass."""
-    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "optimizer": optimizer, "weight_decay": 0.01,
-                           "dtype": "float32"})
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "optimizer": optimizer, "weight_decay": 0.01},
+                          dtype=np.float32)
     model.train_step(mnist_slice.X[:16].astype(np.float32), np.eye(10, dtype=np.float32)[mnist_slice.y[:16]])
     buffers = {name: value for name, value in vars(model.optimizer).items() if isinstance(value, np.ndarray)}
     assert buffers and {name: value.dtype for name, value in buffers.items()} == dict.fromkeys(buffers, np.float32)

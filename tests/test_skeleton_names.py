@@ -2,7 +2,10 @@
 `--num_neurons`, `--model_save_path`, `--config_path`, transposed weights, one 1-D sample."""
 import argparse
 import json
+import shutil
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -198,3 +201,124 @@ def test_conflicting_flags_end_in_one_line(tmp_path, run_script):
 def test_namespace_from_argparse_without_given_flags_still_reads_every_option():
     args = argparse.Namespace(num_layers=1, hidden_size=[8], activation="sigmoid", loss="mse")
     assert layer_shapes(NeuralNetwork(args)) == [(784, 8), (8, 10)]
+
+
+@pytest.mark.parametrize("settings, widths", [
+    ({"hidden_size": [5]}, [5]),  # a list alone: one layer per value
+    ({"hidden_size": [64, 32]}, [64, 32]),
+    ({"hidden_size": 5}, [5, 5, 5]),  # one number: every one of the default 3 layers
+    ({"hidden_size": [64], "num_layers": 3}, [64, 64, 64]),
+    (argparse.Namespace(hidden_size=[128, 64]), [128, 64]),
+])
+def test_hidden_widths_without_num_layers(settings, widths):
+    assert [shape[1] for shape in layer_shapes(NeuralNetwork(settings))] == [*widths, 10]
+
+
+@pytest.mark.parametrize("flags, widths", [
+    (["-sz", "64", "32"], [64, 32]),
+    (["-sz", "64"], [64]),
+    (["-nhl", "3", "-sz", "64"], [64, 64, 64]),
+    (["-nhl", "2"], [128, 128]),
+    ([], [128, 128, 128]),
+])
+def test_train_py_widths_alone_are_that_many_layers(flags, widths, train_module):
+    assert resolve_config(train_module.build_parser().parse_args(flags))["hidden_size"] == widths
+
+
+@pytest.mark.parametrize("argv, unknown", [
+    (["-mp", "models/m.npy", "-e", "2"], ["-mp", "models/m.npy"]),  # never -m pmodels/m.npy
+    (["-ep", "1", "-e", "2"], ["-ep", "1"]),  # never an abbreviation of -eps
+    (["--flag", "3", "-e", "2"], ["--flag", "3"]),
+    (["-bs", "64", "-mode", "online", "-e", "2"], ["-bs", "64", "-mode", "online"]),
+    (["-e", "2", "--verbose"], ["--verbose"]),
+    (["-e", "2", "-lr=0.5", "-wd", "-0.0"], []),  # -name=value, and a negative number is a value
+])
+def test_an_unknown_flag_is_set_aside_with_its_values_and_no_short_flag_swallows_it(argv, unknown, train_module):
+    args, left = train_module.build_parser().parse_known_args(argv)
+    assert left == unknown
+    assert (args.epochs, args.momentum) == (2, 0.9)
+
+
+def test_parse_arguments_names_the_unknown_flags_in_a_warning(train_module, inference_module, capsys):
+    args = train_module.parse_arguments(["-mp", "x.npy", "--flag", "3", "-e", "4"])
+    assert args.epochs == 4
+    assert capsys.readouterr().err.strip() == "warning: ignoring unknown argument(s): -mp x.npy --flag 3"
+    assert inference_module.parse_arguments(["--flag", "3"]).model_path == "best_model.npy"
+    assert "--flag 3" in capsys.readouterr().err
+
+
+def test_assigning_a_layers_weights_keeps_training_it_and_a_new_shape_is_refused(mnist_slice):
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "optimizer": "sgd", "learning_rate": 0.5})
+    W0 = np.full((784, 8), 0.01)
+    model.layers[0].W = W0
+    model.layers[1].b = np.arange(10.0)  # (out,) is taken as (1, out)
+    assert np.shares_memory(model.layers[0].W, model.params)
+    X, y = mnist_slice.X[:32], mnist_slice.y[:32]
+    grad_W, grad_b = model.backward(y, model.forward(X))
+    model.update_weights()
+    np.testing.assert_allclose(model.layers[0].W, W0 - 0.5 * grad_W[1])
+    np.testing.assert_allclose(model.layers[1].b, np.arange(10.0)[None, :] - 0.5 * grad_b[0])
+    with pytest.raises(ValueError, match=r"layer.W has shape \(784, 8\); got \(8, 784\)"):
+        model.layers[0].W = W0.T
+
+
+def test_set_weights_takes_what_np_load_returns(tmp_path):
+    source = NeuralNetwork({"hidden_size": [12, 6], "seed": 4})
+    np.save(tmp_path / "m.npy", source.get_weights())
+    model = NeuralNetwork()
+    model.set_weights(np.load(tmp_path / "m.npy", allow_pickle=True))
+    assert layer_shapes(model) == [(784, 12), (12, 6), (6, 10)]
+    X = np.random.default_rng(0).random((3, 784))
+    np.testing.assert_array_equal(model.forward(X), source.forward(X))
+    with pytest.raises(WeightsError, match="must be a dict"):
+        model.set_weights(np.zeros(3))
+
+
+def test_images_in_every_form_and_one_hot_labels_score_alike(mnist):
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [32], "seed": 1})
+    model.train(mnist.X_train[:3000], np.eye(10)[mnist.y_train[:3000]], epochs=1, batch_size=64)  # one-hot
+    X, y = mnist.X_test[:2000], mnist.y_test[:2000]
+    raw = np.rint(X * 255).astype(np.uint8)  # the stored pixels, as keras.datasets gives them
+    expected = model.evaluate(X, y)
+    for images in (raw, raw.reshape(-1, 28, 28), X.reshape(-1, 1, 28, 28)):
+        for labels in (y, np.eye(10)[y]):
+            scores = model.evaluate(images, labels)
+            assert (scores["accuracy"], scores["f1"]) == (expected["accuracy"], expected["f1"])
+    np.testing.assert_array_equal(model.forward(raw[:5]), model.forward(X[:5]))
+    one_hot_loss = model.compute_loss(np.eye(10)[y], model.forward(X))
+    assert one_hot_loss == model.compute_loss(y, model.forward(X))
+
+
+def test_a_network_built_from_best_config_computes_in_float64(repo):
+    config = json.loads((repo / "best_config.json").read_text())
+    assert config["dtype"] == "float32", "the shipped model trained in float32: the case this guards"
+    model = NeuralNetwork(argparse.Namespace(**config))
+    assert model.dtype == np.float64 and model.forward(np.zeros((2, 784))).dtype == np.float64
+    assert NeuralNetwork(config, dtype=np.float32).forward(np.zeros((2, 784))).dtype == np.float32
+
+
+def test_softmax_is_importable_from_activations():
+    from mlp.activations import softmax
+
+    p = softmax(np.array([[1000.0, 0.0], [0.0, np.log(3.0)]]))
+    np.testing.assert_allclose(p, [[1.0, 0.0], [0.25, 0.75]], atol=1e-12)
+
+
+def test_mlp_copied_alone_as_ann_imports_and_trains(tmp_path, repo, mnist_slice):
+    """mlp/ imports nothing else of the project: copied as a skeleton checkout's src/ann/, it runs by itself."""
+    shutil.copytree(repo / "mlp", tmp_path / "src" / "ann", ignore=shutil.ignore_patterns("__pycache__"))
+    np.save(tmp_path / "X.npy", mnist_slice.X[:500])
+    np.save(tmp_path / "y.npy", mnist_slice.y[:500])
+    code = ("import sys, numpy as np\n"
+            "from ann.neural_network import NeuralNetwork\n"
+            "from ann.activations import softmax\n"
+            "model = NeuralNetwork({'hidden_size': [16], 'optimizer': 'adam'})\n"
+            "X, y = np.load('../X.npy'), np.load('../y.npy')\n"
+            "before = model.evaluate(X, y)['loss']\n"
+            "model.train(X, y, epochs=2, batch_size=50)\n"
+            "print(before > model.evaluate(X, y)['loss'], sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'mlp', 'cli', 'runner', 'store', 'reports'}))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path / "src", capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "[]"]

@@ -58,7 +58,7 @@ def test_a_store_made_by_older_code_opens_lists_and_resumes_with_zero_retraining
                      "--jobs", "1", *QUIET)
     assert resumed.returncode == 0, resumed.stderr
     assert "nothing to run; 2 already done" in resumed.stdout
-    again = python("train.py", *FIXTURE_TRAIN_ARGS, "--db", old / "runs.db", "--runs_dir", old / "runs")
+    again = python("train.py", *FIXTURE_TRAIN_ARGS, "--db", old / "runs.db", "--runs_dir", old / "runs", "--resume")
     assert again.returncode == 0, again.stderr
     assert "already finished: not trained again" in again.stdout and "epoch" not in again.stdout
     store = RunStore(old / "runs.db", create=False)
@@ -129,18 +129,22 @@ def test_final_runs_stay_final_unless_a_rerun_is_asked_for(tmp_path):
         store.record("s", config, {"status": "running"})
 
 
-def test_train_py_does_not_retrain_a_finished_run_unless_rerun(tmp_path):
+def test_train_py_trains_every_time_and_keeps_each_run_but_resume_skips_a_finished_one(tmp_path):
     args = ["train.py", "-e", "1", "-nhl", "1", "-sz", "8", "--train_size", "500", "--dtype", "float32",
             "--wandb_mode", "disabled", "--db", tmp_path / "runs.db", "--runs_dir", tmp_path / "runs"]
     first = python(*args)
     assert first.returncode == 0 and "epoch   1" in first.stdout, first.stderr
     second = python(*args)
-    assert second.returncode == 0 and "epoch" not in second.stdout and "already finished" in second.stdout
-    assert second.stdout.splitlines()[-1] == first.stdout.splitlines()[-1]
-    third = python(*args, "--rerun")
-    assert third.returncode == 0 and "epoch   1" in third.stdout, third.stderr
-    (row,) = RunStore(tmp_path / "runs.db", create=False).runs()
-    assert row["status"] == "finished" and row["attempts"] == 2
+    assert second.returncode == 0 and "epoch   1" in second.stdout, second.stderr
+    resumed = python(*args, "--resume")
+    assert resumed.returncode == 0 and "epoch" not in resumed.stdout and "already finished" in resumed.stdout
+    assert resumed.stdout.splitlines()[-1] == second.stdout.splitlines()[-1]  # the latest run's stored result
+    rows = RunStore(tmp_path / "runs.db", create=False).runs()
+    assert [(r["status"], r["repeat"], r["attempts"]) for r in rows] == [("finished", 0, 1), ("finished", 1, 1)]
+    assert len({r["config_hash"] for r in rows}) == 1
+    assert [Path(r["weights_path"]).name for r in rows] == [f"{rows[0]['config_hash']}.npy",
+                                                           f"{rows[0]['config_hash']}-1.npy"]
+    assert all(Path(r["weights_path"]).is_file() for r in rows)
 
 
 def test_a_lease_is_taken_over_when_it_lapses_or_its_holder_is_gone(tmp_path):

@@ -1,0 +1,104 @@
+"""Train one MLP, print progress per epoch, record the run in the store and W&B.
+
+    python train.py -d mnist -e 10 -b 64 -o adam -lr 1e-3 -nhl 3 -sz 128 -a relu -w_i xavier
+
+It trains every time it is run, and the store keeps each run (a repeat of the same
+flags is a new row); --resume skips a configuration the store holds as finished.
+The root train.py and the skeleton's src/train.py are doors to this module.
+"""
+import os
+import sys
+from pathlib import Path
+
+from threadpoolctl import threadpool_limits
+
+from cli import OneLineParser, add_job_options, one_line_errors, parse_known
+from mlp.data import check_available
+from mlp.options import ConfigError, add_run_options, resolve_config
+from runner.job import JobContext, run_one
+from runner.lease import Lease
+from runner.recording import key_defaults, persist, save_atomically
+from store import RunStore
+
+
+def build_parser():
+    parser = OneLineParser(prog="train.py", description=__doc__.splitlines()[0])
+    add_run_options(parser)
+    add_job_options(parser)
+    parser.add_argument("--sweep", default="train", help="name under which the run is recorded")
+    parser.add_argument("--blas_threads", type=int, default=1,
+                        help="BLAS threads (on 2 cores a second thread is often slower, never dependable)")
+    parser.add_argument("--save_model", "--model_save_path", dest="save_model", default=None, metavar="PATH",
+                        help="also copy the weights here (e.g. best_model.npy), making its folders; never done "
+                             "unless asked")
+    parser.add_argument("--resume", action="store_true",
+                        help="the runner's resume: skip the training when the store already holds this "
+                             "configuration (in --sweep) as finished, diverged or stopped")
+    return parser
+
+
+def parse_arguments(argv=None):
+    """The course skeleton's name: the flags as a Namespace (unknown ones are named in a warning)."""
+    return parse_known(build_parser(), argv)
+
+
+def print_epoch(m):
+    print(f"epoch {m['epoch']:3d}  train loss {m['train_loss']:.4f} acc {m['train_acc']:.4f}  "
+          f"val loss {m['val_loss']:.4f} acc {m['val_acc']:.4f}  ({m['seconds']:.1f}s)", flush=True)
+
+
+def main(argv=None):
+    args = parse_arguments(argv)
+    with one_line_errors("train.py"):  # every check before anything is written
+        config = resolve_config(args)
+        check_available(config["dataset"], args.data_dir)
+        if args.save_model:
+            check_can_save(args.save_model)
+        store = RunStore(args.db)
+        store.use_defaults(key_defaults())
+    ctx = JobContext.from_args(args, args.sweep)
+    try:
+        with one_line_errors("train.py"), Lease(store) as lease:
+            run_id = lease.claim(args.sweep, config, repeat=not args.resume)
+            if run_id is not None:
+                with threadpool_limits(limits=max(args.blas_threads, 1)):
+                    result = run_one(config, ctx, on_epoch=print_epoch, key=store.key(config))
+                persist(store, args.sweep, args.runs_dir, result, run_id)
+        run = store.get(run_id) if run_id is not None else store.find(args.sweep, config)
+        return report(run, args, trained=run_id is not None)
+    except KeyboardInterrupt:  # the lease released the claimed run as failed, not running forever
+        print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
+        return 130
+
+
+def check_can_save(path):
+    """--save_model's folders are made when the weights are written; its nearest existing folder must allow that."""
+    folder = Path(path).resolve().parent
+    existing = next(p for p in (folder, *folder.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(f"--save_model {path}: cannot make or write its folder ({existing} is "
+                          f"{'not writable' if existing.is_dir() else 'a file'})")
+
+
+def report(run, args, trained):
+    """The run's outcome as the store holds it, trained now or, with --resume, before."""
+    if run["status"] == "running":
+        print(f"run {run['id']} is being trained by another runner ({run['claimed_by']})", file=sys.stderr)
+        return 1
+    if run["status"] in ("failed", "diverged"):
+        print(f"run {run['id']} {run['status']}: {run['error']}", file=sys.stderr)
+        return 1
+    if not trained:
+        print(f"run {run['id']} of sweep {args.sweep} is already {run['status']}: not trained again "
+              f"(without --resume it is)")
+    if args.save_model:
+        weights = Path(run["weights_path"]).read_bytes()
+        save_atomically(args.save_model, lambda f: f.write(weights))
+    print(f"run {run['id']} {run['status']}: weights {run['weights_path']}")
+    print(f"test accuracy {run['test_acc']:.4f}  precision {run['test_precision']:.4f}  "
+          f"recall {run['test_recall']:.4f}  f1 {run['test_f1']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
