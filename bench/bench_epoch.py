@@ -22,9 +22,9 @@ ARCH = dict(num_layers=3, hidden_size=[128], activation="relu", optimizer="adam"
 
 
 def ours(X, y, dtype, epochs):
-    model = NeuralNetwork(ARCH, dtype=dtype)
+    model = NeuralNetwork({**ARCH, "epochs": epochs}, dtype=dtype)
     X = X.astype(dtype)
-    return [m["seconds"] for m in fit(model, X, y, epochs, ARCH["batch_size"])]
+    return [m["seconds"] for m in fit(model, X, y)]
 
 
 def sklearn(X, y, epochs):

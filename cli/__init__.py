@@ -9,10 +9,11 @@ from pathlib import Path
 
 from mlp.command_line import InputError, OneLineParser, exit_with_error, one_line_errors, parse_known
 
-__all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "InputError", "OneLineParser", "add_db_option", "add_job_options",
+__all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "WANDB_PROJECT", "InputError", "OneLineParser", "add_db_option", "add_job_options",
            "exit_with_error", "one_line_errors", "parse_known"]
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+WANDB_PROJECT = "mlp-sweeps"  # the W&B project every run, sweep and report goes to unless -wp says
 # Weights go beside the default store (runs.db at the project root), wherever a command is run from.
 DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
 
@@ -31,6 +32,6 @@ def add_job_options(parser):
                         help="folder with mnist/ and fashion_mnist/ (None: $MLP_DATA_DIR, else the per-user cache)")
     parser.add_argument("--wandb_mode", choices=WANDB_MODES, default="auto",
                         help="auto: online with credentials, offline without; disabled: no W&B")
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
+    parser.add_argument("-wp", "--wandb_project", default=WANDB_PROJECT, help="W&B project")
     parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
     return parser

@@ -17,8 +17,8 @@ from mlp import NeuralNetwork
 from mlp.data import load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
-from mlp.neural_network import INPUT_SIZE, N_CLASSES
 from mlp.options import RUN_OPTION_NAMES, ConfigError, add_run_options, resolve_config
+from mlp.weights import WeightsError, check_fit
 
 HERE = Path(__file__).resolve().parent.parent  # the project's root, where best_model.npy is
 
@@ -57,21 +57,6 @@ def build_parser(defaults):
                         help="configuration the defaults come from")
     parser.add_argument("--data_dir", default=None, help="folder with mnist/ and fashion_mnist/ (else $MLP_DATA_DIR)")
     return add_run_options(parser, defaults)
-
-
-def check_fit(weights, config):
-    """Weights must map 784 pixels to 10 classes through the config's hidden widths."""
-    n_weights = sum(1 for k in weights if k.startswith("W"))
-    first, last = weights.get("W0"), weights.get(f"W{n_weights - 1}")
-    if first is None or last is None:
-        raise ConfigError(f"weights need W0..W{n_weights - 1}; the keys are {', '.join(sorted(weights))}")
-    if first.shape[0] != INPUT_SIZE or last.shape[1] != N_CLASSES:
-        raise ConfigError(f"weights map {first.shape[0]} inputs to {last.shape[1]} classes, but "
-                          f"{config['dataset']} needs {INPUT_SIZE} inputs and {N_CLASSES} classes")
-    widths = [weights[f"W{i}"].shape[1] for i in range(n_weights - 1) if f"W{i}" in weights]
-    if widths != config["hidden_size"]:
-        raise ConfigError(f"weights have hidden widths {widths} but the config says {config['hidden_size']}: "
-                          f"pass the matching --config or -nhl/-sz")
 
 
 def evaluate_model(model, X_test, y_test):
@@ -115,7 +100,7 @@ def _fitting_config(weights, paths):
             continue
         try:
             check_fit(weights, config)
-        except ConfigError:  # another network's configuration
+        except WeightsError:  # another network's configuration
             continue
         return config
     return {}

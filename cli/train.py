@@ -10,15 +10,15 @@ import os
 import sys
 from pathlib import Path
 
-from threadpoolctl import threadpool_limits
-
 from cli import OneLineParser, add_job_options, one_line_errors, parse_known
 from mlp.data import check_available
+from mlp.files import save_atomically
 from mlp.options import ConfigError, add_run_options, resolve_config
-from runner.job import JobContext, run_one
-from runner.lease import Lease
-from runner.recording import key_defaults, persist, save_atomically
-from store import RunStore
+from runner.job import JobContext
+from runner.pipeline import open_store, run_pipeline
+from runner.proposers import FixedProposer
+from runner.workers import InProcessWorkers
+from store import Status
 
 
 def build_parser():
@@ -54,18 +54,14 @@ def main(argv=None):
         check_available(config["dataset"], args.data_dir)
         if args.save_model:
             check_can_save(args.save_model)
-        store = RunStore(args.db)
-        store.use_defaults(key_defaults())
-    ctx = JobContext.from_args(args, args.sweep)
+        store = open_store(args.db)
     try:
-        with one_line_errors("train.py"), Lease(store) as lease:
-            run_id = lease.claim(args.sweep, config, repeat=not args.resume)
-            if run_id is not None:
-                with threadpool_limits(limits=max(args.blas_threads, 1)):
-                    result = run_one(config, ctx, on_epoch=print_epoch, key=store.key(config))
-                persist(store, args.sweep, args.runs_dir, result, run_id)
-        run = store.get(run_id) if run_id is not None else store.find(args.sweep, config)
-        return report(run, args, trained=run_id is not None)
+        with one_line_errors("train.py"):
+            proposer = FixedProposer(args.sweep, store, [config], repeat=not args.resume)
+            pool = InProcessWorkers(on_epoch=print_epoch, blas_threads=args.blas_threads)
+            summary = run_pipeline(proposer, store, pool, JobContext.from_args(args, args.sweep), progress=False)
+        trained = bool(summary.run_ids)
+        return report(store.get(summary.run_ids[0]) if trained else store.find(args.sweep, config), args, trained)
     except KeyboardInterrupt:  # the lease released the claimed run as failed, not running forever
         print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
         return 130
@@ -82,10 +78,10 @@ def check_can_save(path):
 
 def report(run, args, trained):
     """The run's outcome as the store holds it, trained now or, with --resume, before."""
-    if run["status"] == "running":
+    if run["status"] == Status.RUNNING:
         print(f"run {run['id']} is being trained by another runner ({run['claimed_by']})", file=sys.stderr)
         return 1
-    if run["status"] in ("failed", "diverged"):
+    if run["status"] in (Status.FAILED, Status.DIVERGED):
         print(f"run {run['id']} {run['status']}: {run['error']}", file=sys.stderr)
         return 1
     if not trained:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .command_line import InputError
+from .files import remove_orphans, save_atomically
 
 DATASETS = ("mnist", "fashion_mnist")
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -114,7 +115,7 @@ def locate(name, data_dir=None, progress=True):
 def fetch(name, folder, progress=True):
     """Download every file of ``name`` that ``folder`` lacks, each verified against its official MD5."""
     folder.mkdir(parents=True, exist_ok=True)
-    _remove_orphaned_parts(folder)
+    remove_orphans(folder)  # downloads cut short by a kill; a live download is left alone
     for filename, md5 in OFFICIAL_MD5[name].items():
         if not (folder / filename).is_file():
             _fetch_file(name, filename, md5, folder / filename, progress)
@@ -140,14 +141,12 @@ def _fetch_file(name, filename, md5, dest, progress):
 
 
 def _download(url, dest, md5, progress):
-    """One attempt: stream ``url`` into a temporary file beside ``dest``, renamed into place only if its MD5 is ``md5``."""
+    """One attempt: stream ``url`` into ``dest`` through a temporary file, renamed into place only if its MD5 is ``md5``."""
     from tqdm import tqdm  # noqa: PLC0415 - only a download needs it
 
-    part = dest.with_name(f".{dest.name}.{os.getpid()}.part")
-    digest = hashlib.md5()
-    try:
+    def stream(out):
+        digest = hashlib.md5()
         with urllib.request.urlopen(url, timeout=float(os.environ.get("MLP_DATA_TIMEOUT", 30))) as response, \
-                open(part, "wb") as out, \
                 tqdm(total=int(response.headers.get("Content-Length") or 0) or None, unit="B", unit_scale=True,
                      desc=f"{dest.parent.name}/{dest.name}", disable=None if progress else True,
                      leave=False) as bar:  # a bar on a terminal only, so a failure stays one line
@@ -155,29 +154,7 @@ def _download(url, dest, md5, progress):
                 digest.update(chunk)
                 out.write(chunk)
                 bar.update(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
         if digest.hexdigest() != md5:
             raise _ChecksumMismatch(f"MD5 {digest.hexdigest()} is not the official {md5}")
-        os.replace(part, dest)
-    finally:
-        part.unlink(missing_ok=True)
 
-
-def _remove_orphaned_parts(folder):
-    """Temporary files of downloads whose process is gone (a kill -9) are removed; live ones are left alone."""
-    for part in folder.glob(".*.part"):
-        pid = part.name.rsplit(".", 2)[-2]
-        if pid.isdigit() and not _alive(int(pid)):
-            part.unlink(missing_ok=True)
-
-
-def _alive(pid):
-    """Signal 0 only asks: a process we may not signal (PermissionError) is alive all the same."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
+    save_atomically(dest, stream)

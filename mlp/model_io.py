@@ -9,7 +9,7 @@ import pickle
 
 import numpy as np
 
-from .command_line import InputError
+from .weights import WeightsError, checked_layers
 
 ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
@@ -18,7 +18,7 @@ ALLOWED_GLOBALS = {
 }
 
 
-class ModelFileError(InputError, ValueError):
+class ModelFileError(WeightsError):
     """The file is missing, corrupt, or not a dict of weight arrays; the message says which."""
 
 
@@ -30,7 +30,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
 
 
 def load_weights(path):
-    """``{"W0": ..., "b0": ...}`` from a model file, checked to be 2-D weights and 1-D/2-D biases."""
+    """``{"W0": ..., "b0": ...}`` from a model file: float arrays that make a network (mlp.weights)."""
     try:
         with open(path, "rb") as f:
             version = np.lib.format.read_magic(f)
@@ -52,8 +52,8 @@ def load_weights(path):
     for key, value in weights.items():
         if not isinstance(value, np.ndarray) or not np.issubdtype(value.dtype, np.floating):
             raise ModelFileError(f"{path}: {key} is not a float array")
-        if str(key).startswith("W") and value.ndim != 2:
-            raise ModelFileError(f"{path}: {key} must be a 2-D (in, out) array; got shape {value.shape}")
-        if str(key).startswith("b") and not (value.ndim == 1 or (value.ndim == 2 and value.shape[0] == 1)):
-            raise ModelFileError(f"{path}: {key} must have shape (out,) or (1, out); got {value.shape}")
+    try:
+        checked_layers(weights)
+    except WeightsError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
     return weights

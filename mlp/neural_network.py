@@ -15,7 +15,6 @@ or (N, 1, 28, 28), integer pixels scaled to [0, 1], floats used as given.
 import numpy as np
 
 from .activations import ACTIVATIONS
-from .command_line import InputError
 from .inputs import as_inputs
 from .metrics import evaluate
 from .neural_layer import INITIALIZERS, NeuralLayer
@@ -23,13 +22,8 @@ from .objective_functions import LOSSES, one_hot
 from .optimizers import OPTIMIZERS
 from .options import read_options, resolve_config
 from .training import fit
+from .weights import INPUT_SIZE, N_CLASSES, WeightsError, checked_layers  # noqa: F401 - WeightsError: raised here
 
-INPUT_SIZE = 784
-N_CLASSES = 10
-
-
-class WeightsError(InputError, ValueError):
-    """Weights that cannot make a network; the message names the array and what is wrong with it."""
 
 
 class NeuralNetwork:
@@ -124,15 +118,16 @@ class NeuralNetwork:
         """One optimizer step from the gradients of the last ``backward``."""
         self.optimizer.step(self.params, self.grads)
 
-    def train_step(self, X, Y, rng=None):
+    def train_step(self, X, Y, rng=None, learning_rate=None):
         """forward + backward + update on one batch (Y one-hot); returns (loss, logits).
 
-        ``rng`` draws the dropout masks (none without it or at dropout 0).
+        ``rng`` draws the dropout masks (none without it or at dropout 0); ``learning_rate`` is this
+        step's rate from the schedule (None: the configured rate).
         """
         logits = self.forward(X, rng)
         loss, dlogits = self.loss_function(logits, Y)
         self._backpropagate(dlogits)
-        self.optimizer.step(self.params, self.grads)
+        self.optimizer.step(self.params, self.grads, learning_rate)
         return loss, logits
 
     def _backpropagate(self, dlogits):
@@ -157,32 +152,18 @@ class NeuralNetwork:
             weights = weights.item()
         if not isinstance(weights, dict):
             raise WeightsError(f"weights must be a dict W0, b0, W1, b1, ...; got {type(weights).__name__}")
-        n = sum(1 for key in weights if key.startswith("W"))
-        try:
-            Ws = [np.asarray(weights[f"W{i}"], dtype=np.float64) for i in range(n)]
-            bs = [np.asarray(weights[f"b{i}"], dtype=np.float64) for i in range(n)]
-        except KeyError as exc:
-            raise WeightsError(f"weights need W0..W{n - 1} and b0..b{n - 1}; missing {exc.args[0]}") from None
-        if n == 0 or any(W.ndim != 2 for W in Ws):
-            raise WeightsError("weights need 2-D arrays W0, W1, ... and biases b0, b1, ...")
-        for i in range(n):
-            n_in, n_out = Ws[i].shape
-            if n_in != n_out and bs[i].size == n_in and (i == 0 or Ws[i - 1].shape[1] != n_in):
-                raise WeightsError(f"W{i} has shape {Ws[i].shape} but b{i} has {n_in} values: W{i} looks transposed; "
-                                 f"weights are (in, out), so pass W{i}.T of shape {(n_out, n_in)}")
-            if bs[i].shape not in ((n_out,), (1, n_out)):
-                raise WeightsError(f"layer {i}: b{i} has shape {bs[i].shape}; expected ({n_out},) or (1, {n_out})")
-            if i and Ws[i].shape[0] != Ws[i - 1].shape[1]:
-                raise WeightsError(f"layer {i}: W{i} {Ws[i].shape} does not follow W{i - 1} {Ws[i - 1].shape}")
+        Ws, bs = checked_layers(weights)
         self.input_size, self.output_size = Ws[0].shape[0], Ws[-1].shape[1]
-        self.config["num_layers"] = n - 1
+        self.config["num_layers"] = len(Ws) - 1
         self.config["hidden_size"] = [W.shape[1] for W in Ws[:-1]]
         self._build(Ws, bs)
 
     # -- conveniences of the skeleton -------------------------------------------------
-    def train(self, X_train, y_train, epochs=1, batch_size=32):
-        """Labels integer or one-hot, images as ``forward`` takes them."""
-        return fit(self, X_train, y_train, epochs=epochs, batch_size=batch_size)
+    def train(self, X_train, y_train, epochs=None, batch_size=None):
+        """Train as the config says (its epochs, batch size, schedule, augmentation, seed); ``epochs`` and
+        ``batch_size``, when given, override it. Labels integer or one-hot, images as ``forward`` takes them."""
+        overrides = {k: v for k, v in {"epochs": epochs, "batch_size": batch_size}.items() if v is not None}
+        return fit(self, X_train, y_train, **overrides)
 
     def evaluate(self, X, y):
         """Labels integer or one-hot, images as ``forward`` takes them."""

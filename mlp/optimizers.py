@@ -50,9 +50,11 @@ class Optimizer:
         g[n:] = grads[n:]
         return g
 
-    def step(self, params, grads):
+    def step(self, params, grads, learning_rate=None):
+        """One update; ``learning_rate`` is this step's rate from a schedule (None: the base rate)."""
         self.t += 1
-        self._update(params, self._gradient(params, grads))
+        lr = self.learning_rate if learning_rate is None else learning_rate
+        self._update(params, self._gradient(params, grads), lr)
         if self.t % FLUSH_EVERY == 0:
             for array in (params, *self.state):
                 flush_subnormals(array)
@@ -64,8 +66,8 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    def _update(self, p, g):
-        self._descend(p, g, self.learning_rate)
+    def _update(self, p, g, lr):
+        self._descend(p, g, lr)
 
 
 class Momentum(Optimizer):
@@ -75,23 +77,23 @@ class Momentum(Optimizer):
         self.velocity = np.zeros(size, dtype=dtype)
         self.state = [self.velocity]
 
-    def _update(self, p, g):
+    def _update(self, p, g, lr):
         v = self.velocity
         v *= self.momentum
         v += g
-        self._descend(p, v, self.learning_rate)
+        self._descend(p, v, lr)
 
 
 class NAG(Momentum):
     """Nesterov momentum in its look-ahead-free form: step along g + momentum * v."""
 
-    def _update(self, p, g):
+    def _update(self, p, g, lr):
         v, s = self.velocity, self._scratch
         v *= self.momentum
         v += g
         np.multiply(v, self.momentum, out=s)
         s += g
-        self._descend(p, s, self.learning_rate)
+        self._descend(p, s, lr)
 
 
 class RMSProp(Optimizer):
@@ -101,13 +103,13 @@ class RMSProp(Optimizer):
         self.square_avg = np.zeros(size, dtype=dtype)
         self.state = [self.square_avg]
 
-    def _update(self, p, g):
+    def _update(self, p, g, lr):
         s, avg = self._scratch, self.square_avg
         np.multiply(g, 1 - self.beta, out=s)
         s *= g
         avg *= self.beta
         avg += s
-        divide_by_root(p, g, avg, self.epsilon, self.learning_rate, s)
+        divide_by_root(p, g, avg, self.epsilon, lr, s)
 
 
 class Adam(Optimizer):
@@ -135,10 +137,10 @@ class Adam(Optimizer):
         root = math.sqrt((1 - self.beta2) / (1 - self.beta2 ** self.t))  # sqrt(v_hat) = root * sqrt(v)
         divide_by_root(p, numerator, self.v, self.epsilon / root, scale / root, self._scratch)
 
-    def _update(self, p, g):
+    def _update(self, p, g, lr):
         self._moments(g)
         # m_hat = (1 - beta1) m / (1 - beta1^t)
-        self._apply(p, self.m, self.learning_rate * (1 - self.beta1) / (1 - self.beta1 ** self.t))
+        self._apply(p, self.m, lr * (1 - self.beta1) / (1 - self.beta1 ** self.t))
 
 
 class Nadam(Adam):
@@ -148,7 +150,7 @@ class Nadam(Adam):
         super().__init__(size, learning_rate, dtype=dtype, **kw)
         self._numerator = np.empty(size, dtype=dtype)
 
-    def _update(self, p, g):
+    def _update(self, p, g, lr):
         self._moments(g)
         b1, t = self.beta1, self.t
         # lr (b1 m_hat' + (1 - b1) g / (1 - b1^t)) with m_hat' = (1 - b1) m / (1 - b1^(t+1)),
@@ -157,7 +159,7 @@ class Nadam(Adam):
         n = self._numerator
         np.multiply(self.m, ratio, out=n)
         n += g
-        self._apply(p, n, self.learning_rate * (1 - b1) / (1 - b1 ** t))
+        self._apply(p, n, lr * (1 - b1) / (1 - b1 ** t))
 
 
 def divide_by_root(p, numerator, total, epsilon, scale, scratch):

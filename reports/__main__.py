@@ -2,6 +2,7 @@
 import sys
 
 from cli import InputError, OneLineParser, add_job_options, one_line_errors
+from runner.job import JobContext
 
 from .build import make_report
 from .context import DEFAULT_OUT, BuildContext
@@ -22,9 +23,8 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    ctx = BuildContext(out=args.out, db=args.db, runs_dir=args.runs_dir, data_dir=args.data_dir, jobs=args.jobs,
-                       train=args.train, wandb_mode=args.wandb_mode, wandb_project=args.wandb_project,
-                       wandb_entity=args.wandb_entity)
+    ctx = BuildContext(out=args.out, db=args.db, job=JobContext.from_args(args, "report"), jobs=args.jobs,
+                       train=args.train)
     ids = BUILD_ORDER if args.section == "all" else (args.section,)
     with one_line_errors(PROG):
         if args.jobs < 1:

@@ -5,6 +5,7 @@ Sentences are templates filled from named facts (values a query returned), so
 the facts travel with the text: the report keeps them beside each section and
 a test can check every number in the text against the store.
 """
+import dataclasses
 import functools
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,13 +13,13 @@ from typing import Callable
 
 import numpy as np
 
-from cli import DEFAULT_RUNS_DIR, InputError
+from cli import InputError
 from mlp.data import check_available
 from mlp.options import RUN_OPTIONS
 from runner.job import JobContext
-from runner.sweep import expand, load_sweep, validate
-from runner.sweeper import run_sweep
-from store import RunStore
+from runner.pipeline import open_store, run_sweep
+from runner.sweep_file import expand, load_sweep, validate
+from runner.workers import LocalWorkers
 
 from . import queries as q
 
@@ -113,25 +114,26 @@ class Section:
 
 @dataclass
 class BuildContext:
-    """Where the report reads, trains and writes; ``transform`` rewrites every sweep spec before it runs
-    (the tests make them tiny with it)."""
+    """Where the report reads, trains and writes; ``job`` holds the settings of the runs it trains (where
+    their files and data are, W&B). ``transform`` rewrites every sweep spec before it runs (the tests make
+    them tiny with it)."""
 
     out: Path = DEFAULT_OUT
     db: str = None
-    runs_dir: str = DEFAULT_RUNS_DIR
-    data_dir: str = None
+    job: JobContext = field(default_factory=JobContext)
     jobs: int = 2
     train: bool = True
-    wandb_mode: str = "auto"
-    wandb_project: str = "mlp-sweeps"
-    wandb_entity: str = None
     transform: Callable = None
     progress: bool = True
+
+    @property
+    def data_dir(self):
+        return self.job.data_dir
 
     @functools.cached_property
     def store(self):
         """Opened on first use (2.1 needs none); without training a missing store is an error, not created."""
-        return RunStore(self.db, create=self.train)
+        return open_store(self.db, create=self.train)
 
     def spec(self, name):
         """sweeps/<name>.yaml, transformed and checked."""
@@ -148,11 +150,8 @@ class BuildContext:
             return
         for dataset in sorted({c["dataset"] for c in (configs or expand(spec))}):
             check_available(dataset, self.data_dir)  # a missing data folder fails before any run
-        job = JobContext(sweep=spec["name"], runs_dir=str(self.runs_dir), data_dir=self.data_dir,
-                         wandb_mode=self.wandb_mode,
-                         wandb_project=self.wandb_project, wandb_entity=self.wandb_entity,
-                         early_terminate=spec.get("early_terminate"))
-        run_sweep(spec, self.store, self.jobs, job, progress=self.progress, configs=configs)
+        job = dataclasses.replace(self.job, sweep=spec["name"], early_terminate=spec.get("early_terminate"))
+        run_sweep(spec, self.store, LocalWorkers(self.jobs), job, progress=self.progress, configs=configs)
 
     def scored(self, spec):
         """Train what is missing, then the sweep's evaluated runs; none is an error."""

@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-from mlp.data import DATASETS
 from cli import OneLineParser, add_db_option, one_line_errors
+from mlp.data import DATASETS
+from mlp.files import save_atomically
 from mlp.model_io import load_weights
-from runner.recording import save_atomically
 from store import RunStore, StoreError
 
 from . import queries as q

@@ -10,7 +10,7 @@ import html
 import json
 from pathlib import Path
 
-from runner.recording import save_atomically
+from mlp.files import save_atomically
 
 from .context import fmt
 
@@ -43,7 +43,7 @@ def _write_text(path, text):
     save_atomically(path, lambda f: f.write(text.encode()))
 
 
-def publish(section, out):
+def write_section(section, out):
     """Write the section's figures and its part, then the page; returns the figure paths."""
     out = Path(out)
     paths = []

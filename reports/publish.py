@@ -7,13 +7,12 @@ snapshot even while a sweep writes), its weight and probe paths cleared because
 those files are not shipped. The whole folder must stay under 10 MB.
 """
 import shutil
-import sqlite3
 import sys
 import tempfile
 from pathlib import Path
 
 from cli import OneLineParser, add_db_option, exit_with_error
-from store import store_path
+from store import RunStore, StoreError, store_path
 
 from .context import DEFAULT_OUT, ROOT
 
@@ -21,21 +20,6 @@ PROG = "python -m reports.publish"
 DEFAULT_DOCS = ROOT / "docs" / "report"
 MAX_BYTES = 10 * 1024 * 1024
 COPIED = ("index.html", "figures", "sections", "wandb_report.json")
-
-
-def copy_store(source, target):
-    """``source`` store -> ``target`` as one self-contained file (its WAL checkpointed on close), without paths
-    to unshipped files."""
-    src, dst = sqlite3.connect(source), sqlite3.connect(target)
-    try:
-        src.backup(dst)
-        dst.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
-        dst.commit()
-        dst.execute("VACUUM")
-        dst.execute("PRAGMA journal_mode = WAL")  # the store's own mode: a query then leaves the file as it is
-    finally:
-        src.close()
-        dst.close()
 
 
 def folder_bytes(folder):
@@ -54,7 +38,11 @@ def publish(report, db, docs):
                 shutil.copytree(source, staging / name)
             elif source.is_file():
                 shutil.copy2(source, staging / name)
-        copy_store(db, staging / "runs.db")
+        store = RunStore(db, create=False)
+        try:
+            store.snapshot(staging / "runs.db")
+        finally:
+            store.close()
         size = folder_bytes(staging)
         if size > MAX_BYTES:
             raise ValueError(f"the published report would take {size / 1e6:.1f} MB, over the 10 MB limit")
@@ -79,7 +67,7 @@ def main(argv=None):
         exit_with_error(PROG, f"no run store at {db}; build the report first with `make report`")
     try:
         size = publish(args.out, db, args.docs)
-    except (ValueError, sqlite3.DatabaseError) as exc:
+    except (ValueError, StoreError) as exc:
         exit_with_error(PROG, exc)
     print(f"published {args.docs} ({size / 1e6:.2f} MB): open {args.docs}/index.html, "
           f"query with python -m store --db {args.docs}/runs.db list")

@@ -16,9 +16,9 @@ from mlp.data import CLASS_NAMES, load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
-from store import StoreError
+from store import Status, StoreError
 
-SCORED = ("finished", "stopped")  # evaluated at their end: they have train, val and test metrics
+SCORED = (Status.FINISHED, Status.STOPPED)  # evaluated at their end: they have train, val and test metrics
 LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
 MAX_ORDINAL = 8  # a numeric hyperparameter with at most this many values is drawn as ordered categories
 
@@ -31,21 +31,18 @@ def scalar(value):
     return value
 
 
-def _dataset_clause(dataset):
-    return ("json_extract(config, '$.dataset') = ?", [dataset]) if dataset else ("1", [])
+def _on(dataset):
+    return {"dataset": dataset} if dataset else None
 
 
 def scored_runs(store, sweep=None, dataset=None):
     """Runs evaluated at their end (finished, or stopped early by the sweep's rule), oldest first."""
-    clause, args = _dataset_clause(dataset)
-    return store.runs(sweep=sweep, where=f"status IN {SCORED} AND {clause}", where_args=args)
+    return store.runs(sweep=sweep, status=SCORED, match=_on(dataset))
 
 
 def status_counts(store, sweep):
     """{status: number of runs} of one sweep."""
-    rows = store.db.execute("SELECT status, COUNT(*) FROM runs WHERE sweep = ? GROUP BY status ORDER BY status",
-                            [sweep]).fetchall()
-    return dict(rows)
+    return {status: n for (_, status), n in store.status_counts(sweep).items()}
 
 
 def runs_by_hash(store, sweep, hashes):
@@ -74,16 +71,13 @@ def probe(store, run):
 def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
     """The finished run with the highest ``metric`` among runs on ``dataset`` (store.best plus a dataset filter:
     F1 on Fashion-MNIST and on MNIST are not comparable)."""
-    clause, args = _dataset_clause(dataset)
-    return store.best(metric, sweep=sweep, where=clause, where_args=args)
+    return store.best(metric, sweep=sweep, match=_on(dataset))
 
 
 def top_distinct(store, n, metric="val_acc", dataset="mnist"):
     """The ``n`` (None: all) finished runs with the highest ``metric`` on ``dataset``, one per distinct configuration."""
-    clause, args = _dataset_clause(dataset)
     rows, seen = [], set()
-    for run in store.runs(status="finished", where=f"{metric} IS NOT NULL AND {clause}", where_args=args,
-                          order_by=f"{metric} DESC, id"):
+    for run in store.runs(status=Status.FINISHED, match=_on(dataset), has=metric, sort=metric, descending=True):
         if run["config_hash"] not in seen:
             seen.add(run["config_hash"])
             rows.append(run)
@@ -127,7 +121,7 @@ def ranked_pairs(matrix):
 
 
 # -- 2.2: the search ---------------------------------------------------------------------------
-def encode(values, log=False):
+def axis_values(values, log=False):
     """One hyperparameter's values -> positions in [0, 1] and tick (position, text) pairs.
 
     Text and few-valued numbers become evenly spaced ordered categories; other
@@ -151,7 +145,7 @@ def sweep_table(store, sweep, metric="val_acc"):
     runs = [r for r in scored_runs(store, sweep) if r[metric] is not None]
     values = {k: [scalar(r["config"][k]) for r in runs] for k in RUN_OPTION_NAMES}
     names = [k for k in RUN_OPTION_NAMES if len(set(values[k])) > 1]  # hidden_size by width, not layer count
-    return {"names": names, "columns": {k: encode(values[k], log=k in LOG_SCALE) for k in names},
+    return {"names": names, "columns": {k: axis_values(values[k], log=k in LOG_SCALE) for k in names},
             metric: [r[metric] for r in runs],
             "rows": [{"run_id": r["id"], **{k: values[k][i] for k in names}, metric: r[metric]}
                      for i, r in enumerate(runs)]}

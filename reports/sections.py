@@ -10,7 +10,7 @@ import numpy as np
 from mlp.activations import sigmoid, sigmoid_backward
 from mlp.data import CLASS_NAMES, DATASETS, load_dataset
 from runner.probes import SATURATED
-from runner.sweep import expand
+from runner.sweep_file import expand
 from store import StoreError, config_hash
 
 from . import answers, figures
@@ -158,7 +158,7 @@ def search(ctx):
     notes.add(answers.WHY_IMPORTANT[top["parameter"]])
     notes.detail("Permutation importance of every varying hyperparameter: {ranking}.", prefix="ranking",
                  ranking=[(r["parameter"], r["importance"]) for r in importance])
-    columns = {**table["columns"], "val_acc": q.encode(table["val_acc"])}
+    columns = {**table["columns"], "val_acc": q.axis_values(table["val_acc"])}
     name = "permutation importance"
     figs = {
         "parallel_coordinates": figures.parallel_coordinates(

@@ -22,13 +22,13 @@ def _cell(value):
     return value
 
 
-def log_section(section, figure_paths, ctx, **init_kwargs):
-    """Log one published section; ``init_kwargs`` go to wandb.init (e.g. ``dir``)."""
-    if resolve_mode(ctx.wandb_mode) == "disabled":
+def log_section(section, figure_paths, job, **init_kwargs):
+    """Log one published section where ``job`` (a JobContext) says; ``init_kwargs`` go to wandb.init (e.g. ``dir``)."""
+    if resolve_mode(job.wandb_mode) == "disabled":
         return
     import wandb  # noqa: PLC0415 - heavy; only when logging
 
-    with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, job_type="report",
+    with start_run(job.wandb_mode, project=job.wandb_project, entity=job.wandb_entity, job_type="report",
                    name=f"report-{section.id}",
                    config={"section": section.id, "title": section.title}, **init_kwargs) as run:
         payload = {f"{section.id}/{path.stem}": wandb.Image(str(path)) for path in figure_paths}

@@ -12,8 +12,8 @@ import json
 import sys
 from pathlib import Path
 
-from cli import OneLineParser, exit_with_error
-from runner.recording import save_atomically
+from cli import WANDB_PROJECT, OneLineParser, exit_with_error
+from mlp.files import save_atomically
 from runner.tracking import has_credentials, resolve_mode
 from store import RunStore, StoreError
 
@@ -148,7 +148,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read")
     parser.add_argument("--db", default=None, help="the run store behind the report (else $MLP_DB, else runs.db); "
                                                    "online, the saved report's URL is recorded there")
-    parser.add_argument("-wp", "--wandb_project", default="mlp-sweeps", help="W&B project")
+    parser.add_argument("-wp", "--wandb_project", default=WANDB_PROJECT, help="W&B project")
     parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
     parser.add_argument("--wandb_mode", choices=("auto", "online", "offline"), default="auto",
                         help="auto: save online with credentials, else write the JSON")

@@ -3,11 +3,11 @@ import sys
 
 from cli import InputError, OneLineParser, add_job_options, one_line_errors
 from mlp.data import check_available
-from store import RunStore
 
-from .fan_out import BACKENDS
 from .job import JobContext
-from .sweep import datasets, load_sweep
+from .pipeline import open_store
+from .sweep_file import datasets, load_sweep
+from .workers import BACKENDS, workers
 
 PROG = "python -m runner"
 
@@ -36,22 +36,22 @@ def main(argv=None):
         spec = load_sweep(args.sweep_file)
         for dataset in datasets(spec):
             check_available(dataset, args.data_dir)
-        store = RunStore(args.db)
+        store = open_store(args.db)
         ctx = JobContext.from_args(args, spec["name"], spec.get("early_terminate"))
         if args.backend == "wandb":
             from .wandb_agent import run_agent  # noqa: PLC0415
 
             return run_agent(spec, store, ctx)
-        from .sweeper import run_sweep  # noqa: PLC0415
+        from .pipeline import run_sweep  # noqa: PLC0415
 
-        summary = run_sweep(spec, store, args.jobs, ctx, args.backend, args.scheduler, progress=not args.quiet,
-                            rerun=args.rerun)
+        with workers(args.jobs, args.backend, args.scheduler) as pool:
+            summary = run_sweep(spec, store, pool, ctx, progress=not args.quiet, rerun=args.rerun)
         best = store.best("val_acc", sweep=spec["name"])
-    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary["counts"].items())) or "nothing to run"
-    print(f"sweep {spec['name']}: {counts}; {summary['skipped']} already done; {summary['seconds']:.0f}s")
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(summary.counts.items())) or "nothing to run"
+    print(f"sweep {spec['name']}: {counts}; {summary.skipped} already done; {summary.seconds:.0f}s")
     if best:
         print(f"best val_acc {best['val_acc']:.4f} (run {best['id']}, test_acc {best['test_acc']:.4f})")
-    return 0 if not summary["counts"].get("failed") else 1
+    return 0 if not summary.counts.get("failed") else 1
 
 
 if __name__ == "__main__":

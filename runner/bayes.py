@@ -7,7 +7,7 @@ worth running next. Until enough runs exist, proposals are random.
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
-from .sweep import random_configs
+from .sweep_file import random_configs
 
 N_RANDOM_START = 8
 N_CANDIDATES = 500
@@ -21,7 +21,7 @@ def _scalar(value):
     return value
 
 
-def encode(parameters, values):
+def features(parameters, values):
     """Raw parameter values -> a feature vector: one-hot for lists of values, scaled ranges."""
     features = []
     for name, rule in parameters.items():
@@ -44,12 +44,12 @@ def propose(spec, history, count, rng):
         return random_configs(spec, count, rng)
     params = spec["parameters"]
     sign = -1.0 if spec.get("metric", {}).get("goal") == "minimize" else 1.0
-    X = np.array([encode(params, config) for config, _ in history])
+    X = np.array([features(params, config) for config, _ in history])
     y = sign * np.array([metric for _, metric in history])
     forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, random_state=int(rng.integers(2**31)))
     forest.fit(X, y)
     candidates = random_configs(spec, N_CANDIDATES, rng)
-    C = np.array([encode(params, c) for c in candidates])
+    C = np.array([features(params, c) for c in candidates])
     per_tree = np.stack([tree.predict(C) for tree in forest.estimators_])
     score = per_tree.mean(axis=0) + EXPLORATION * per_tree.std(axis=0)
     return [candidates[i] for i in np.argsort(-score)[:count]]

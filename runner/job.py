@@ -1,30 +1,40 @@
-"""One training job: config in, result dict out; it never raises, and it writes no file.
+"""One training job: config in, JobResult out; it never raises, and it writes no file.
 
-Used by train.py for a single run and by the sweep workers, here or on other
-machines. The job loads the data, trains on the training split minus a stratified
-validation part, then evaluates train, validation and test once at the end and
-logs everything to W&B. The weights and probe arrays come back inside the result,
-for the runner to write. Failures come back as data (``status`` plus ``error``)
+Used by the pipeline for train.py's single run and by the sweep workers, here or on
+other machines. The job loads the data, trains on the training split minus a stratified
+validation part, then evaluates train, validation and test once at the end and logs
+everything to W&B. The weights and probe arrays come back beside the run's record, for
+the runner to write. Failures come back as data (a status, an error and its traceback)
 so one bad configuration never stops a sweep.
 """
+import contextlib
 import time
 import traceback
 from dataclasses import dataclass
 
-
-from cli import DEFAULT_RUNS_DIR
+from cli import DEFAULT_RUNS_DIR, WANDB_PROJECT
 from mlp import NeuralNetwork
 from mlp.data import load_uint8, validation_split
 from mlp.inputs import to_unit_float
 from mlp.training import Diverged, fit
+from store import RunRecord, Status
 
 from .early_stop import EarlyTermination, StopTraining
 from .probes import Probe
 from .tracking import start_run
 
 N_PROBE_IMAGES = 1000
-# result key suffix (train_acc, val_f1, ...) -> key of model.evaluate's scores
+# score name suffix (train_acc, val_f1, ...) -> key of model.evaluate's scores
 FINAL_SCORES = {"loss": "loss", "acc": "accuracy", "precision": "precision", "recall": "recall", "f1": "f1"}
+
+
+@dataclass
+class JobResult:
+    """What a job sends back: the run's record, and the arrays that become its files (None when not kept)."""
+
+    record: RunRecord
+    weights: dict = None
+    probe: dict = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class JobContext:
     runs_dir: str = DEFAULT_RUNS_DIR  # where the runner writes the job's files (the job writes none)
     data_dir: str = None  # None: the worker's own MLP_DATA_DIR, cache or download
     wandb_mode: str = "auto"
-    wandb_project: str = "mlp-sweeps"
+    wandb_project: str = WANDB_PROJECT
     wandb_entity: str = None
     early_terminate: dict = None
 
@@ -46,12 +56,12 @@ class JobContext:
                    wandb_project=args.wandb_project, wandb_entity=args.wandb_entity, early_terminate=early_terminate)
 
 
-def _epoch_observer(ctx, result, wandb_run, peers, on_epoch):
+def _epoch_observer(ctx, record, wandb_run, peers, on_epoch):
     """Log each epoch; stop the run when the sweep's rule finds it below its peers (known when it was sent)."""
     rule = EarlyTermination.from_spec(ctx.early_terminate)
 
     def observe(metrics):
-        result["epochs"].append(metrics)
+        record.epochs.append(metrics)
         wandb_run.log({k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
         if on_epoch is not None:
             on_epoch(metrics)
@@ -69,22 +79,24 @@ def _evaluate(result, model, train, val, test, probe):
     The test split is scored in float64, on float64 pixels, as inference.py and a grader score it, so the
     stored test figures are the ones they print whatever dtype the run trained in.
     """
-    last = result["epochs"][-1]
-    result.update({f"val_{name}": last[f"val_{name}"] for name in FINAL_SCORES})
+    scores = result.record.scores
+    last = result.record.epochs[-1]
+    scores.update({f"val_{name}": last[f"val_{name}"] for name in FINAL_SCORES})
     as_graded = NeuralNetwork(model.config)
     as_graded.set_weights(model.get_weights())
     for split, scorer, (X, y) in (("train", model, train), ("test", as_graded, test)):
-        scores = scorer.evaluate(X, y)
-        result.update({f"{split}_{name}": scores[key] for name, key in FINAL_SCORES.items()})
-    result["weights"] = model.get_weights()
-    result["probe"] = probe.arrays(model, val[0][:N_PROBE_IMAGES])
+        evaluated = scorer.evaluate(X, y)
+        scores.update({f"{split}_{name}": evaluated[key] for name, key in FINAL_SCORES.items()})
+    result.weights = model.get_weights()
+    result.probe = probe.arrays(model, val[0][:N_PROBE_IMAGES])
 
 
-def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
-    """Train one resolved ``config`` -> its result record (see store.RunStore.record) with ``weights``
-    and ``probe`` arrays. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]} of the sweep's
-    other runs, for early termination."""
-    result = {"config": config, "started_at": time.time(), "epochs": []}
+def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb_run=None):
+    """Train one resolved ``config`` -> its JobResult. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]}
+    of the sweep's other runs, for early termination; ``wandb_run``: a W&B run to log into, left open (the
+    W&B agent's), instead of one started here."""
+    record = RunRecord(config=config, status=Status.RUNNING, started_at=time.time())
+    result = JobResult(record)
     try:
         data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
@@ -93,26 +105,27 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None):
         X_test = to_unit_float(data.X_test)
         model = NeuralNetwork(config, dtype=config["dtype"])
         probe = Probe()
-        with start_run(ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, group=ctx.sweep,
-                       name=f"{ctx.sweep}-{key}", config={**config, "config_hash": key}) as wandb_run:
-            result["wandb_run_id"] = wandb_run.id
+        tracked = contextlib.nullcontext(wandb_run) if wandb_run is not None else start_run(
+            ctx.wandb_mode, project=ctx.wandb_project, entity=ctx.wandb_entity, group=ctx.sweep,
+            name=f"{ctx.sweep}-{key}", config={**config, "config_hash": key})
+        with tracked as run:
+            record.wandb_run_id = run.id
             try:
-                fit(model, X_train, y_train, config["epochs"], config["batch_size"], X_val, y_val,
-                    schedule=config["lr_schedule"], augment=config["augment"], flip=config["flip"],
-                    on_step=probe.on_step, on_epoch=_epoch_observer(ctx, result, wandb_run, peers, on_epoch))
-                result["status"] = "finished"
+                fit(model, X_train, y_train, X_val, y_val, on_step=probe.on_step,
+                    on_epoch=_epoch_observer(ctx, record, run, peers, on_epoch))
+                record.status = Status.FINISHED
             except StopTraining as stop:
-                result["status"], result["error"] = "stopped", str(stop)
+                record.status, record.error = Status.STOPPED, str(stop)
             except Diverged as exc:
-                result["status"], result["error"] = "diverged", str(exc)
-            wandb_run.summary["status"] = result["status"]
-            if result["status"] != "diverged":
+                record.status, record.error = Status.DIVERGED, str(exc)
+            run.summary["status"] = record.status.value
+            if record.status is not Status.DIVERGED:
                 _evaluate(result, model, (X_train, y_train), (X_val, y_val), (X_test, data.y_test), probe)
-                wandb_run.summary.update({k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
+                run.summary.update({k: record.scores[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded
-        result["status"] = "failed"
-        result["error"] = f"{type(exc).__name__}: {exc}"
-        result["traceback"] = traceback.format_exc()
-    result["ended_at"] = time.time()
-    result["seconds"] = result["ended_at"] - result["started_at"]
+        record.status = Status.FAILED
+        record.error = f"{type(exc).__name__}: {exc}"
+        record.traceback = traceback.format_exc()
+    record.ended_at = time.time()
+    record.seconds = record.ended_at - record.started_at
     return result

@@ -7,7 +7,6 @@
 """
 import argparse
 import json
-import re
 import sys
 
 from cli import OneLineParser, add_db_option, one_line_errors
@@ -50,22 +49,15 @@ def _value(text):
         return text
 
 
-def _where(filters):
-    clauses, args = [], []
+def _match(filters):
+    """--filter KEY=VALUE items -> {KEY: VALUE}, VALUE read as JSON where it is JSON (numbers, lists)."""
+    match = {}
     for item in filters:
         key, sep, value = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        if not sep or not key:
             raise StoreError(f"--filter needs KEY=VALUE with KEY a run column or option name; got {item!r}")
-        value = _value(value)
-        if isinstance(value, list):  # SQLite's json_extract writes lists without spaces
-            value = json.dumps(value, separators=(",", ":"))
-        if key in RUN_COLUMNS:
-            clauses.append(f"{key} = ?")
-        else:
-            clauses.append("json_extract(config, ?) = ?")
-            args.append(f"$.{key}")
-        args.append(value)
-    return " AND ".join(clauses) or None, args
+        match[key] = _value(value)
+    return match
 
 
 def _row_line(run):
@@ -77,10 +69,8 @@ def _row_line(run):
 def cmd_list(store, args):
     if args.sort not in RUN_COLUMNS:
         raise StoreError(f"--sort must be a run column ({', '.join(RUN_COLUMNS)}); got {args.sort!r}")
-    where, where_args = _where(args.filter)
-    order = f"{args.sort} DESC" if args.sort in METRICS else args.sort
-    runs = store.runs(sweep=args.sweep, status=args.status, where=where, where_args=where_args,
-                      order_by=order, limit=args.limit)
+    runs = store.runs(sweep=args.sweep, status=args.status, match=_match(args.filter), sort=args.sort,
+                      descending=args.sort in METRICS, limit=args.limit)
     if args.json:
         for run in runs:
             print(json.dumps(run))
@@ -105,8 +95,7 @@ def cmd_best(store, args):
 
 
 def cmd_sweeps(store, args):
-    rows = store.db.execute("SELECT sweep, status, COUNT(*) FROM runs GROUP BY sweep, status ORDER BY sweep").fetchall()
-    for sweep, status, n in rows:
+    for (sweep, status), n in store.status_counts().items():
         print(f"{sweep}  {status}  {n}")
 
 

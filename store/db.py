@@ -23,23 +23,23 @@ from pathlib import Path
 import sqlite_utils
 
 from cli import InputError
+from mlp.files import pid_alive
 
-from .migrations import MIGRATIONS, relative_to
+from .migrations import MIGRATIONS, NAMES, relative_to
+from .run import FINAL, METRICS, Status
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
-STATUSES = ("running", "finished", "failed", "diverged", "stopped")
-DONE = ("finished", "diverged", "stopped")  # final: a resumed sweep skips these; running and failed run again
-OUTCOMES = ("finished", "failed", "diverged", "stopped")  # what record() may write
-METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1",
-           "test_loss", "test_acc", "test_precision", "test_recall", "test_f1")
+STATUSES = tuple(status.value for status in Status)
 PATHS = ("weights_path", "probe_path")
+# The runs table as the migrations leave it (a test holds the two together).
 RUN_COLUMNS = {
     "id": int, "sweep": str, "config": str, "config_hash": str, "status": str,
     "started_at": float, "ended_at": float, "seconds": float, "epochs_done": int,
     **{m: float for m in METRICS},
     "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str,
-    "claimed_by": str, "lease_until": float, "attempts": int, "repeat": int,
+    "claimed_by": str, "lease_until": float, "attempts": int, "repeat": int, "traceback": str,
 }
+RECORDED = ("started_at", "ended_at", "seconds", "weights_path", "probe_path", "wandb_run_id", "error", "traceback")
 EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": float,
                  "val_loss": float, "val_acc": float, "val_f1": float,
                  "learning_rate": float, "seconds": float}
@@ -72,15 +72,7 @@ def _holder_gone(owner):
     """True when ``owner`` ran on this machine and its process no longer exists."""
     host, _, rest = (owner or "").partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
 
 
 def _plain(value):
@@ -112,7 +104,9 @@ def _guarded(cls):
 class RunStore:
     """The store at ``path``, migrated on open; waits up to $MLP_DB_TIMEOUT seconds (default 30) for a lock."""
 
-    def __init__(self, path=None, create=True):
+    def __init__(self, path=None, create=True, key_defaults=None):
+        """``key_defaults``: the option defaults that config keys leave out (see ``use_defaults``); a store
+        opened without them keys configs as it did when they were last given."""
         self.path = store_path(path)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder; --db or MLP_DB must name a run store file")
@@ -127,13 +121,14 @@ class RunStore:
                 raise StoreError(f"{self.path} is not a run store (no runs table)")
             self._migrate()
             self.defaults = self._meta("key_defaults", {})
+            if key_defaults is not None:
+                self.use_defaults(key_defaults)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open run store {self.path}: {exc}") from None
 
     def _migrate(self):
         """Bring the schema up to this code's version; a store from newer code is refused, not damaged."""
-        known = {m.name for m in MIGRATIONS._migrations}
-        newer = [m.name for m in MIGRATIONS.applied(self.db) if m.name not in known]
+        newer = [m.name for m in MIGRATIONS.applied(self.db) if m.name not in NAMES]
         if newer:
             raise StoreError(f"run store {self.path} was made by newer code (schema {', '.join(newer)}); "
                              f"update this checkout to use it")
@@ -212,8 +207,8 @@ class RunStore:
             taken = row is not None and not _free(row, owner, now, rerun_before)
             if taken and not repeat:
                 return None
-            fields = {"status": "running", "claimed_by": owner, "lease_until": now + lease_seconds,
-                      "started_at": now, "ended_at": None, "error": None}
+            fields = {"status": Status.RUNNING.value, "claimed_by": owner, "lease_until": now + lease_seconds,
+                      "started_at": now, "ended_at": None, "error": None, "traceback": None}
             if row is None or taken:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
                                                "config_hash": key, "attempts": 1,
@@ -224,42 +219,41 @@ class RunStore:
     def renew(self, owner, lease_seconds):
         """Extend every lease ``owner`` holds (its heartbeat)."""
         with self._immediate():
-            self.db.execute("UPDATE runs SET lease_until = ? WHERE claimed_by = ? AND status = 'running'",
-                            [time.time() + lease_seconds, owner])
+            self.db.execute("UPDATE runs SET lease_until = ? WHERE claimed_by = ? AND status = ?",
+                            [time.time() + lease_seconds, owner, Status.RUNNING.value])
 
     def release(self, owner, error="interrupted"):
         """Runs ``owner`` still holds become 'failed' (free for anyone, rerun on resume)."""
         with self._immediate():
-            self.db.execute("UPDATE runs SET status = 'failed', error = ?, ended_at = ?, lease_until = NULL "
-                            "WHERE claimed_by = ? AND status = 'running'", [error, time.time(), owner])
+            self.db.execute("UPDATE runs SET status = ?, error = ?, ended_at = ?, lease_until = NULL "
+                            "WHERE claimed_by = ? AND status = ?",
+                            [Status.FAILED.value, error, time.time(), owner, Status.RUNNING.value])
 
-    def record(self, sweep, config, result, run_id=None):
-        """Write a run's outcome and its epochs in one transaction -> run id, or None if the run is
-        already final (another runner recorded it first: a result never overwrites a final one).
-        ``run_id`` names the claimed row; else it is the configuration's latest repeat."""
-        status = result["status"]
-        if status not in OUTCOMES:
-            raise ValueError(f"record() takes an outcome ({', '.join(OUTCOMES)}); got {status!r}")
-        key = self.key(config)
-        fields = {k: _plain(result.get(k)) for k in RUN_COLUMNS
-                  if k in result and k not in ("id", "sweep", "config", "claimed_by", "attempts", "repeat")}
-        fields.update({p: relative_to(self.folder, fields[p]) for p in PATHS if p in fields})
-        fields.update(config_hash=key, status=status, lease_until=None)
-        epochs = result.get("epochs", [])
-        fields["epochs_done"] = len(epochs)
+    def record(self, sweep, record, run_id=None):
+        """Write how a run ended (a RunRecord) and its epochs in one transaction -> run id, or None if the
+        run is already final (another runner recorded it first: a result never overwrites a final one).
+        ``run_id`` names the claimed row; else it is the configuration's latest repeat (or a new row)."""
+        if not record.status.is_outcome:
+            raise ValueError(f"record() takes an outcome ({', '.join(s.value for s in Status if s.is_outcome)}); "
+                             f"got {record.status.value!r}")
+        key = self.key(record.config)
+        fields = {name: _plain(getattr(record, name)) for name in RECORDED}
+        fields.update({m: _plain(record.scores.get(m)) for m in METRICS})
+        fields.update({p: relative_to(self.folder, fields[p]) for p in PATHS})
+        fields.update(config_hash=key, status=record.status.value, lease_until=None, epochs_done=len(record.epochs))
         with self._immediate():
             row = self._row(sweep, key, run_id)
             if row is None:
-                run_id = self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
+                run_id = self.db["runs"].insert({"sweep": sweep, "config": json.dumps(record.config, sort_keys=True),
                                                  "attempts": 1, **fields}).last_pk
-            elif row["status"] in DONE:
+            elif not Status(row["status"]).may_become(record.status):
                 return None
             else:
                 run_id = row["id"]
                 self.db["runs"].update(run_id, fields)
             self.db.execute("DELETE FROM epochs WHERE run_id = ?", [run_id])
-            self.db["epochs"].insert_all(
-                [{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}} for e in epochs])
+            self.db["epochs"].insert_all([{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS
+                                                                 if k != "run_id"}} for e in record.epochs])
         return run_id
 
     def record_report(self, title, url):
@@ -276,8 +270,7 @@ class RunStore:
 
     def find(self, sweep, config):
         """The latest run of ``config`` in ``sweep``, or None."""
-        rows = self.runs(sweep=sweep, where="config_hash = ?", where_args=[self.key(config)],
-                         order_by="repeat DESC", limit=1)
+        rows = self.runs(sweep=sweep, key=self.key(config), sort="repeat", descending=True, limit=1)
         return rows[0] if rows else None
 
     def done_runs(self, sweep):
@@ -285,30 +278,65 @@ class RunStore:
 
         'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
         """
-        return self.runs(sweep=sweep, where=f"status IN {DONE}")
+        return self.runs(sweep=sweep, status=FINAL)
 
     def held_keys(self, sweep):
         """Keys of the sweep's runs being trained now under a live lease (by any runner)."""
-        rows = self.db.execute("SELECT config_hash FROM runs WHERE sweep = ? AND status = 'running' "
-                               "AND lease_until > ?", [sweep, time.time()]).fetchall()
+        rows = self.db.execute("SELECT config_hash FROM runs WHERE sweep = ? AND status = ? AND lease_until > ?",
+                               [sweep, Status.RUNNING.value, time.time()]).fetchall()
         return {r[0] for r in rows}
 
-    def runs(self, sweep=None, status=None, where=None, where_args=None, order_by="id", limit=None):
-        """Runs as dicts with ``config`` parsed and file paths resolved; ``where`` may use
-        json_extract(config, '$.name')."""
+    def runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
+             limit=None):
+        """Runs as dicts with ``config`` parsed and file paths resolved, oldest first unless ``sort`` says.
+
+        ``status``: one Status (or its name) or several; ``match``: {run column or config option: value};
+        ``has``: a metric the runs must have; ``sort``: a run column (ties go by id).
+        """
         clauses, args = [], []
         if sweep is not None:
             clauses.append("sweep = ?")
             args.append(sweep)
         if status is not None:
-            clauses.append("status = ?")
-            args.append(status)
-        if where:
-            clauses.append(f"({where})")
-            args.extend(where_args or [])
-        rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, order_by=order_by, limit=limit)
+            statuses = [Status(status).value] if isinstance(status, str) else [Status(s).value for s in status]
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if key is not None:
+            clauses.append("config_hash = ?")
+            args.append(key)
+        for name, value in (match or {}).items():
+            if not _is_name(name):
+                raise StoreError(f"cannot match {name!r}: a run column or option name is letters, digits and _")
+            if isinstance(value, (list, dict)):  # json_extract gives lists and objects as compact JSON
+                value = json.dumps(value, separators=(",", ":"))
+            clauses.append(f"{name} = ?" if name in RUN_COLUMNS else "json_extract(config, ?) = ?")
+            args.extend([value] if name in RUN_COLUMNS else [f"$.{name}", value])
+        if has is not None:
+            clauses.append(f"{_column(has)} IS NOT NULL")
+        order = f"{_column(sort)} {'DESC' if descending else 'ASC'}, id"
+        rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, order_by=order, limit=limit)
         return [{**row, "config": json.loads(row["config"]), **{p: self.resolve(row[p]) for p in PATHS}}
                 for row in rows]
+
+    def status_counts(self, sweep=None):
+        """{(sweep, status): number of runs}, of one sweep or of all."""
+        where, args = ("WHERE sweep = ?", [sweep]) if sweep is not None else ("", [])
+        rows = self.db.execute(f"SELECT sweep, status, COUNT(*) FROM runs {where} GROUP BY sweep, status "
+                               f"ORDER BY sweep, status", args).fetchall()
+        return {(sweep, status): n for sweep, status, n in rows}
+
+    def snapshot(self, target):
+        """Copy this store to ``target`` as one self-contained file (SQLite's backup API: consistent while
+        runners write), without the paths of its weight and probe files, which do not travel with it."""
+        copy = sqlite3.connect(target)
+        try:
+            self.db.conn.backup(copy)
+            copy.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
+            copy.commit()
+            copy.execute("VACUUM")
+            copy.execute("PRAGMA journal_mode = WAL")  # the store's own mode: a query then leaves the file as it is
+        finally:
+            copy.close()
 
     def resolve(self, stored):
         """A stored file path -> where the file is: relative paths from the store's folder; an absolute
@@ -327,7 +355,7 @@ class RunStore:
         return str(path)
 
     def get(self, run_id):
-        rows = self.runs(where="id = ?", where_args=[run_id])
+        rows = self.runs(match={"id": run_id})
         return rows[0] if rows else None
 
     def epochs(self, run_id):
@@ -347,20 +375,31 @@ class RunStore:
             peers[epoch].append(val_acc)
         return peers
 
-    def best(self, metric="test_f1", sweep=None, lowest=False, where=None, where_args=None):
-        """The finished run with the highest (or lowest) ``metric``, among those matching ``where``."""
+    def best(self, metric="test_f1", sweep=None, lowest=False, match=None):
+        """The finished run with the highest (or lowest) ``metric``, among those matching ``match``."""
         if metric not in METRICS:
             raise StoreError(f"unknown metric {metric!r}; choose from {', '.join(METRICS)}")
-        clause = f"{metric} IS NOT NULL" + (f" AND ({where})" if where else "")
-        rows = self.runs(sweep=sweep, status="finished", where=clause, where_args=where_args,
-                         order_by=f"{metric} {'ASC' if lowest else 'DESC'}, id", limit=1)
+        rows = self.runs(sweep=sweep, status=Status.FINISHED, match=match, has=metric, sort=metric,
+                         descending=not lowest, limit=1)
         return rows[0] if rows else None
+
+
+def _is_name(name):
+    return name.isidentifier() and name.isascii()
+
+
+def _column(name):
+    if name not in RUN_COLUMNS:
+        raise StoreError(f"{name!r} is not a run column; choose from {', '.join(RUN_COLUMNS)}")
+    return name
 
 
 def _free(row, owner, now, rerun_before):
     """May ``owner`` claim this existing run now? (see RunStore.claim)"""
-    if row["status"] in DONE:
-        return rerun_before is not None and (row["ended_at"] or 0) < rerun_before
-    if row["status"] == "running" and row["claimed_by"] != owner:
+    status = Status(row["status"])
+    if status.is_final:
+        return status.may_become(Status.RUNNING, rerun=rerun_before is not None) and \
+            (row["ended_at"] or 0) < rerun_before
+    if status is Status.RUNNING and row["claimed_by"] != owner:
         return (row["lease_until"] or 0) < now or _holder_gone(row["claimed_by"])
     return True

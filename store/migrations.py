@@ -10,12 +10,19 @@ from pathlib import Path
 import sqlite_utils
 
 MIGRATIONS = sqlite_utils.Migrations("mlp-sweeps-store")
+NAMES = []  # ours, in the order they apply: a store's schema version is how many it has
+
+
+def migration(function):
+    """Register ``function`` as the next migration."""
+    NAMES.append(function.__name__)
+    return MIGRATIONS()(function)
 
 _METRICS_V1 = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1",
                "test_loss", "test_acc", "test_precision", "test_recall", "test_f1")
 
 
-@MIGRATIONS()
+@migration
 def m001_tables(db):
     """The tables of the first store (commit d1d93f3, which created them if missing): a no-op on its stores."""
     db["sweeps"].create({"name": str, "spec": str, "created_at": float}, pk="name", if_not_exists=True)
@@ -31,7 +38,7 @@ def m001_tables(db):
                         pk=("run_id", "epoch"), foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
 
 
-@MIGRATIONS()
+@migration
 def m002_leases(db):
     """Cooperating runners: who holds a running run, until when, and how many times it was claimed."""
     runs = db["runs"]
@@ -41,13 +48,13 @@ def m002_leases(db):
     db.execute("UPDATE runs SET attempts = 1")
 
 
-@MIGRATIONS()
+@migration
 def m003_meta(db):
     """Store-wide settings, such as the option defaults that config keys leave out."""
     db["meta"].create({"name": str, "value": str}, pk="name")
 
 
-@MIGRATIONS()
+@migration
 def m004_relative_paths(db):
     """Absolute file paths inside the store's folder become relative to it, so the folder can move."""
     folder = Path(db.execute("PRAGMA database_list").fetchone()[2]).resolve().parent
@@ -57,13 +64,25 @@ def m004_relative_paths(db):
             db.execute("UPDATE runs SET weights_path = ?, probe_path = ? WHERE id = ?", [*relative, run_id])
 
 
-@MIGRATIONS()
+@migration
 def m005_repeats(db):
     """train.py trains every time it is run: a configuration's later runs in one sweep are repeats 1, 2, ...
     of it, kept beside the first (repeat 0) instead of replacing it."""
     db["runs"].add_column("repeat", int, not_null_default=0)
     db.execute("DROP INDEX IF EXISTS idx_runs_sweep_config_hash")
     db["runs"].create_index(["sweep", "config_hash", "repeat"], unique=True)
+
+
+@migration
+def m006_reports(db):
+    """Where the published W&B reports live (make wandb-report, online); created here, never by a first insert."""
+    db["reports"].create({"title": str, "url": str, "saved_at": float}, pk="url", if_not_exists=True)
+
+
+@migration
+def m007_tracebacks(db):
+    """A failed run keeps the traceback its job caught, beside the one-line error."""
+    db["runs"].add_column("traceback", str)
 
 
 def relative_to(folder, path):

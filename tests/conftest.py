@@ -11,6 +11,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,3 +114,57 @@ def inference_module():
 def train_module():
     """train.py imported as a module."""
     return _load_script_module("train")
+
+
+def as_record(config, fields):
+    """A RunRecord from a dict of row fields, as the tests write them ({"status": ..., "val_acc": ...})."""
+    from store import METRICS, RunRecord  # noqa: PLC0415 - after the environment above is set
+
+    fields = dict(fields)
+    scores = {m: fields.pop(m) for m in METRICS if m in fields}
+    return RunRecord(config=config, scores=scores, **fields)
+
+
+class MaliciousPickle:
+    """Unpickling this runs ``command`` in a shell: what a crafted model file could make
+    np.load(allow_pickle=True) do, and what the loader must refuse."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+# A small real sweep: runs of it take seconds. One that polls forever (a mutant's, a bug's) fails in a minute, not 300 s.
+SWEEP_DEADLINE = pytest.mark.timeout(60)
+QUICK = {"dataset": {"value": "mnist"}, "dtype": {"value": "float32"}, "train_size": {"value": 2000},
+         "num_layers": {"value": 1}, "hidden_size": {"value": 16}, "batch_size": {"value": 64}}
+QUICK_VALUES = {name: p["value"] for name, p in QUICK.items()}  # the same, as a config's values
+
+
+def write_sweep(folder, name, parameters, **top):
+    """A grid sweep file of QUICK plus ``parameters`` in ``folder`` -> its path."""
+    import yaml  # noqa: PLC0415
+
+    spec = {"name": name, "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
+            "parameters": {**QUICK, **parameters}, **top}
+    path = Path(folder) / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def runner_cmd(sweep_file, tmp_path, jobs=2):
+    """``python -m runner`` on ``sweep_file`` with its store and runs folder in ``tmp_path``, quiet, W&B off."""
+    return [sys.executable, "-m", "runner", str(sweep_file), "--jobs", str(jobs), "--quiet",
+            "--db", str(tmp_path / "runs.db"), "--runs_dir", str(tmp_path / "runs"), "--wandb_mode", "disabled"]
+
+
+def wait_for(condition, timeout=120):
+    """Until ``condition()`` holds; the timeout only guards against a hang."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting")

@@ -32,7 +32,7 @@ from mlp import NeuralNetwork  # noqa: E402
 from mlp.data import load_dataset  # noqa: E402
 from mlp.metrics import evaluate  # noqa: E402
 from mlp.model_io import load_weights  # noqa: E402
-from runner.sweep import expand, validate  # noqa: E402
+from runner.sweep_file import expand, validate  # noqa: E402
 from store import RunStore  # noqa: E402
 
 SPEC = {

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import MaliciousPickle
+
 ROOT = Path(__file__).resolve().parent.parent
 DB = ["--db", "{db}"]
 NOWHERE = {"MLP_DATA_DIR": "{tmp}/nowhere"}
@@ -90,16 +92,6 @@ CATALOGUE = {
 }
 
 
-class Payload:
-    """Unpickling this calls os.system: what a crafted model file could make np.load(allow_pickle=True) do."""
-
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
-
-
 def store_pointing_at(source, target, weights):
     """A copy of the store whose one run's weights file is ``weights``."""
     target.write_bytes(source.read_bytes())
@@ -134,7 +126,7 @@ def files(tmp_path_factory):
     (tmp / "bad.json").write_text("{oops")
     (tmp / "list.json").write_text("[1, 2]")
     (tmp / "neg.json").write_text('{"num_layers": -1}')
-    np.save(tmp / "evil.npy", np.array({"W0": Payload(tmp / "pwned")}, dtype=object), allow_pickle=True)
+    np.save(tmp / "evil.npy", np.array({"W0": MaliciousPickle(f"touch {tmp / 'pwned'}")}, dtype=object), allow_pickle=True)
     store_pointing_at(tmp / "runs.db", tmp / "evil.db", tmp / "evil.npy")
     store_pointing_at(tmp / "runs.db", tmp / "corrupt_weights.db", tmp / "garbage.npy")
     subprocess.run([sys.executable, "-c", f"from store import RunStore; RunStore('{tmp / 'empty.db'}')"], check=True)

@@ -17,10 +17,12 @@ from mlp.metrics import evaluate
 from mlp.options import RUN_OPTIONS, resolve_config
 from runner.early_stop import EarlyTermination, StopTraining
 from runner.job import JobContext, _epoch_observer
-from runner.recording import key_defaults, remove_partial_files, save_atomically, save_files
-from runner.sweep import expand, load_sweep
+from runner.job import JobResult
+from runner.pipeline import key_defaults, save_files
+from runner.sweep_file import expand, load_sweep
 from runner.tracking import start_run
-from store import RunStore
+from store import RunRecord, RunStore
+from conftest import as_record
 
 
 def identity_classifier():
@@ -100,15 +102,15 @@ def test_a_weight_decayed_step_leaves_the_exposed_gradients_alone(mnist_slice):
 @pytest.mark.parametrize("train_acc, val_acc, stopped", [(0.99, 0.10, True), (0.10, 0.99, False)])
 def test_early_termination_follows_validation_accuracy(train_acc, val_acc, stopped):
     ctx = JobContext(early_terminate={"type": "median", "min_iter": 1}, wandb_mode="disabled")
-    result = {"epochs": []}
-    observe = _epoch_observer(ctx, result, start_run("disabled"), {1: [0.5] * 4}, None)
+    record = RunRecord(config={}, status="running")
+    observe = _epoch_observer(ctx, record, start_run("disabled"), {1: [0.5] * 4}, None)
     metrics = {"epoch": 1, "train_loss": 0.1, "train_acc": train_acc, "val_loss": 0.1, "val_acc": val_acc}
     if stopped:
         with pytest.raises(StopTraining):
             observe(metrics)
     else:
         observe(metrics)
-    assert result["epochs"] == [metrics]
+    assert record.epochs == [metrics]
 
 
 def other_value(option):
@@ -133,30 +135,16 @@ def test_every_option_that_differs_from_its_default_changes_the_key(tmp_path):
     assert len(set(keys.values())) == len(keys), "two configurations share one key"
 
 
-def test_a_write_that_fails_halfway_leaves_the_old_file_intact(tmp_path):
-    path = tmp_path / "model.npy"
-    path.write_bytes(b"the old weights")
-
-    def half_then_fail(f):
-        f.write(b"half of the new")
-        raise OSError("disk full")
-
-    with pytest.raises(OSError, match="disk full"):
-        save_atomically(path, half_then_fail)
-    assert path.read_bytes() == b"the old weights"
-
-
 @pytest.mark.parametrize("status", ["finished", "stopped", "diverged", "failed"])
 def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path, status):
     config, weights, probe = resolve_config({}), {"W0": np.ones((2, 3))}, {"grads": np.arange(4.0)}
-    result = {"config": config, "status": status, "weights": weights, "probe": probe}
-    save_files(result, tmp_path / "sweep" / "key")
-    assert "weights" not in result and "probe" not in result, "the arrays never reach the store row"
-    if status in ("diverged", "failed"):
-        assert not (tmp_path / "sweep").exists() and "weights_path" not in result
-        return
+    result = JobResult(RunRecord(config, status), weights, probe)
     stem = (tmp_path / "sweep" / "key").resolve()
-    assert result["weights_path"] == f"{stem}.npy" and result["probe_path"] == f"{stem}.probe.npz"
+    save_files(result, stem)
+    if status in ("diverged", "failed"):
+        assert not (tmp_path / "sweep").exists() and result.record.weights_path is None
+        return
+    assert result.record.weights_path == f"{stem}.npy" and result.record.probe_path == f"{stem}.probe.npz"
     assert np.load(f"{stem}.npy", allow_pickle=True).item()["W0"].tolist() == weights["W0"].tolist()
     text = Path(f"{stem}.json").read_text()
     assert json.loads(text) == config
@@ -164,15 +152,6 @@ def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path,
     assert len(keys) == len(config) and keys == sorted(keys), "for a reader: a key a line, two spaces in, sorted"
     assert np.load(f"{stem}.probe.npz")["grads"].tolist() == [0.0, 1.0, 2.0, 3.0]
     assert sorted(p.name for p in stem.parent.iterdir()) == ["key.json", "key.npy", "key.probe.npz"]
-
-
-def test_remove_partial_files_deletes_only_the_temporary_files_of_cut_short_writes(tmp_path):
-    kept = ["key.npy", "key.json", "notes.tmp", ".hidden"]
-    for name in kept + [".key.npy.4242.tmp", ".key.json.17.tmp"]:
-        (tmp_path / name).write_bytes(b"x")
-    remove_partial_files(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
-    remove_partial_files(tmp_path / "never made")  # a sweep's first run has no folder yet
 
 
 def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
@@ -202,7 +181,7 @@ def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({"epochs": 1})
     assert store.claim("s", config, "me", 60) is not None
-    store.record("s", config, {"status": final, "test_acc": 0.5, "epochs": [{"epoch": 1, "val_acc": 0.5}]})
+    store.record("s", as_record(config, {"status": final, "test_acc": 0.5, "epochs": [{"epoch": 1, "val_acc": 0.5}]}))
 
     def raw_rows():
         with sqlite3.connect(tmp_path / "runs.db") as conn:

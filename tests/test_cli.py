@@ -13,8 +13,9 @@ from mlp.model_io import ModelFileError
 from mlp.neural_network import WeightsError
 from mlp.options import ConfigError, resolve_config
 from reports.context import SectionError
-from runner.sweep import SweepError
+from runner.sweep_file import SweepError
 from store import StoreError
+from conftest import as_record
 
 
 def parsers(train_module, inference_module):
@@ -41,7 +42,7 @@ def test_store_cli_takes_db_after_the_subcommand_and_imports_neither_sklearn_nor
     from store import RunStore
 
     db = tmp_path / "elsewhere.db"
-    RunStore(db).record("s", {"epochs": 1}, {"status": "failed", "error": "boom"})
+    RunStore(db).record("s", as_record({"epochs": 1}, {"status": "failed", "error": "boom"}))
     before = subprocess.run([sys.executable, "-m", "store", "--db", str(db), "list", "--json"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     after = subprocess.run([sys.executable, "-m", "store", "list", "--json", "--db", str(db)], cwd=tmp_path,

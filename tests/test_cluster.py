@@ -16,7 +16,7 @@ import pytest
 from mlp import NeuralNetwork
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
-from runner.sweep import expand, load_sweep
+from runner.sweep_file import expand, load_sweep
 from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent

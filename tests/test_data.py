@@ -120,7 +120,7 @@ def test_no_test_image_in_the_training_or_validation_data(name, tmp_path, monkey
     class Captured(Exception):
         pass
 
-    def capture_fit(model, X, y, epochs, batch_size, X_val=None, y_val=None, **kwargs):
+    def capture_fit(model, X, y, X_val=None, y_val=None, **kwargs):
         captured.update(X=X, y=y, X_val=X_val, y_val=y_val)
         raise Captured("stop after capturing the training data")
 
@@ -128,7 +128,7 @@ def test_no_test_image_in_the_training_or_validation_data(name, tmp_path, monkey
     config = resolve_config({"dataset": name, "epochs": 1})
     ctx = runner.job.JobContext(runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
     result = runner.job.run_one(config, ctx)
-    assert result["status"] == "failed" and "Captured" in result["error"]
+    assert result.record.status == "failed" and "Captured" in result.record.error
     X_tr, X_val = captured["X"], captured["X_val"]
     assert X_tr.shape[1] == 784 and X_val.shape[1] == 784
     assert len(X_tr) + len(X_val) == 60000

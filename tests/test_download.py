@@ -109,7 +109,7 @@ def test_a_flipped_byte_is_refused_and_nothing_is_kept(fresh_machine, mirror, mo
     assert "MD5" in message and "MLP_DATA_DIR" in message
     assert mirror.requests.count(url.removeprefix(mirror.url)) == 2  # a first try and one retry
     assert "t10k-labels-idx1-ubyte.gz" not in cached_files(fresh_machine)
-    assert not [name for name in cached_files(fresh_machine) if name.endswith(".part")]
+    assert not [name for name in cached_files(fresh_machine) if name.endswith(".tmp")]
 
 
 def test_a_missing_first_mirror_falls_over_to_the_second(fresh_machine, mirror, monkeypatch):
@@ -164,12 +164,12 @@ def test_a_download_killed_midway_leaves_no_file_and_the_next_run_cleans_up(tmp_
     command, env = fetch_command(tmp_path / "cache", f"{mirror.url}/slow", "-d", "mnist")
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
-    while not (cache.is_dir() and any(p.stat().st_size > 0 for p in cache.glob(".*.part"))):
+    while not (cache.is_dir() and any(p.stat().st_size > 0 for p in cache.glob(".*.tmp"))):
         assert time.time() < deadline and process.poll() is None, "the download never started"
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert [p.name for p in cache.iterdir()] == [f".train-images-idx3-ubyte.gz.{process.pid}.part"]
+    assert [p.name for p in cache.iterdir()] == [f".train-images-idx3-ubyte.gz.{process.pid}.tmp"]
     command, env = fetch_command(tmp_path / "cache", f"{mirror.url}/good", "-d", "mnist")
     assert subprocess.run(command, env=env, capture_output=True, timeout=120).returncode == 0
     assert sorted(p.name for p in cache.iterdir()) == sorted(FILES)

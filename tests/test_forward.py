@@ -171,8 +171,9 @@ BAD_MODEL_FILES = {
     "two dicts": (np.array([{"W0": np.zeros((2, 2))}, {}], dtype=object), "does not hold a dict of weights"),
     "a list": ({"W0": [[1.0]]}, ": W0 is not a float array"),
     "integers": ({"W0": np.zeros((2, 2), dtype=np.int64)}, ": W0 is not a float array"),
-    "1-D W": ({"W0": np.zeros(3)}, ": W0 must be a 2-D (in, out) array; got shape (3,)"),
-    "2-D b": ({"W0": np.zeros((2, 3)), "b0": np.zeros((2, 3))}, ": b0 must have shape (out,) or (1, out); got (2, 3)"),
+    "1-D W": ({"W0": np.zeros(3), "b0": np.zeros(3)}, ": weights need 2-D arrays W0, W1, ... and biases b0, b1, ..."),
+    "2-D b": ({"W0": np.zeros((2, 3)), "b0": np.zeros((2, 3))}, ": layer 0: b0 has shape (2, 3); expected (3,) or (1, 3)"),
+    "no b": ({"W0": np.zeros((2, 3))}, ": weights need W0..W0 and b0..b0; missing b0"),
     "code": ({"W0": _Runs()}, "refuses to load builtins.print: a model file holds only NumPy arrays"),
     "not npy": (b"\x93NUMPY garbage", "is not a readable model file (ValueError: "),
 }

@@ -44,32 +44,32 @@ def test_a_finished_run_reports_the_scores_of_the_weights_it_returns(ctx, data_d
     config = resolve_config(SMALL)
     seen = []
     result = run_one(config, ctx, on_epoch=seen.append)
-    assert result["status"] == "finished" and "error" not in result
-    assert [m["epoch"] for m in result["epochs"]] == [1, 2] and seen == result["epochs"]
+    assert result.record.status == "finished" and result.record.error is None
+    assert [m["epoch"] for m in result.record.epochs] == [1, 2] and seen == result.record.epochs
     for name in ("loss", "acc", "precision", "recall", "f1"):
-        assert result[f"val_{name}"] == result["epochs"][-1][f"val_{name}"]
+        assert result.record.scores[f"val_{name}"] == result.record.epochs[-1][f"val_{name}"]
     for split, (X, y) in _splits(config, data_dir).items():
-        P = _relu_probabilities(result["weights"], X)
+        P = _relu_probabilities(result.weights, X)
         predicted = P.argmax(axis=1)
-        assert result[f"{split}_acc"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
-        assert result[f"{split}_loss"] == pytest.approx(log_loss(y, P, labels=range(10)), rel=1e-6)
+        assert result.record.scores[f"{split}_acc"] == pytest.approx(accuracy_score(y, predicted), abs=1e-12)
+        assert result.record.scores[f"{split}_loss"] == pytest.approx(log_loss(y, P, labels=range(10)), rel=1e-6)
         for name, metric in (("precision", precision_score), ("recall", recall_score), ("f1", f1_score)):
             expected = metric(y, predicted, average="macro", zero_division=0)
-            assert result[f"{split}_{name}"] == pytest.approx(expected, abs=1e-12)
-    assert result["config"] is config
+            assert result.record.scores[f"{split}_{name}"] == pytest.approx(expected, abs=1e-12)
+    assert result.record.config is config
     steps = 2 * math.ceil(600 / 50)  # train_size counts the images trained on, in batches of 50
-    assert result["probe"]["grad_norms"].shape == (steps, 2)
-    assert result["ended_at"] >= result["started_at"]
-    assert result["seconds"] == result["ended_at"] - result["started_at"]
+    assert result.probe["grad_norms"].shape == (steps, 2)
+    assert result.record.ended_at >= result.record.started_at
+    assert result.record.seconds == result.record.ended_at - result.record.started_at
     assert not (tmp_path / "runs").exists()  # the job writes no file: the runner does
 
 
 def test_a_diverged_run_is_reported_without_scores_or_weights(ctx):
     result = run_one(resolve_config({**SMALL, "optimizer": "sgd", "learning_rate": 1e12,
                                     "num_layers": 3, "hidden_size": [64]}), ctx)
-    assert result["status"] == "diverged"
-    assert result["error"].startswith("loss became")
-    assert "test_acc" not in result and "weights" not in result
+    assert result.record.status == "diverged"
+    assert result.record.error.startswith("loss became")
+    assert "test_acc" not in result.record.scores and result.weights is None
 
 
 def test_a_run_below_its_peers_is_stopped_by_the_rule_and_still_scored(tmp_path, data_dir):
@@ -77,20 +77,20 @@ def test_a_run_below_its_peers_is_stopped_by_the_rule_and_still_scored(tmp_path,
     ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled",
                      early_terminate=rule)
     result = run_one(resolve_config(SMALL), ctx, peers={1: [1.0] * 4})
-    assert result["status"] == "stopped" and result["error"] == "median rule at epoch 1"
-    assert len(result["epochs"]) == 1
-    assert 0 <= result["test_acc"] <= 1 and "weights" in result
+    assert result.record.status == "stopped" and result.record.error == "median rule at epoch 1"
+    assert len(result.record.epochs) == 1
+    assert 0 <= result.record.scores["test_acc"] <= 1 and result.weights is not None
     unstopped = run_one(resolve_config(SMALL), ctx, peers={1: [0.0] * 4})
-    assert unstopped["status"] == "finished" and len(unstopped["epochs"]) == 2
+    assert unstopped.record.status == "finished" and len(unstopped.record.epochs) == 2
 
 
 def test_a_failing_run_returns_its_error_instead_of_raising(tmp_path):
     ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(tmp_path / "no data here"), wandb_mode="disabled")
     result = run_one(resolve_config(SMALL), ctx)
-    assert result["status"] == "failed"
-    assert result["error"].startswith("DataError: ") and "no data here" in result["error"]
-    assert "Traceback" in result["traceback"]
-    assert result["seconds"] == result["ended_at"] - result["started_at"] >= 0
+    assert result.record.status == "failed"
+    assert result.record.error.startswith("DataError: ") and "no data here" in result.record.error
+    assert "Traceback" in result.record.traceback
+    assert result.record.seconds == result.record.ended_at - result.record.started_at >= 0
 
 
 class RecordedRun:
@@ -125,25 +125,26 @@ def test_the_job_logs_to_wandb_what_its_record_holds(wandb_runs, tmp_path, data_
     (run,) = wandb_runs
     assert run.mode == "offline"
     assert run.init == {"project": "p", "entity": "e", "group": "s", "name": "s-abc", "config": {**config, "config_hash": "abc"}}
-    assert result["wandb_run_id"] == "recorded-run"
-    assert run.logged == [(m["epoch"], {k: v for k, v in m.items() if k != "epoch"}) for m in result["epochs"]]
-    assert run.summary == {"status": "finished", **{k: result[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")}}
+    assert result.record.wandb_run_id == "recorded-run"
+    assert run.logged == [(m["epoch"], {k: v for k, v in m.items() if k != "epoch"}) for m in result.record.epochs]
+    assert run.summary == {"status": "finished", **{k: result.record.scores[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")}}
     diverged = run_one(resolve_config({**SMALL, "optimizer": "sgd", "learning_rate": 1e12, "num_layers": 3,
                                        "hidden_size": [64]}), ctx)
-    assert diverged["status"] == "diverged" and wandb_runs[-1].summary == {"status": "diverged"}
+    assert diverged.record.status == "diverged" and wandb_runs[-1].summary == {"status": "diverged"}
 
 
 def test_the_job_trains_with_its_configs_schedule_augmentation_and_precision(ctx, monkeypatch):
     seen, fit = {}, runner.job.fit
 
-    def spy(model, X, y, epochs, batch_size, X_val, y_val, **kwargs):
-        seen.update(kwargs, epochs=epochs, batch_size=batch_size, dtypes={X.dtype, X_val.dtype})
-        return fit(model, X, y, epochs, batch_size, X_val, y_val, **kwargs)
+    def spy(model, X, y, X_val, y_val, **kwargs):
+        seen.update({k: model.config[k] for k in ("lr_schedule", "augment", "flip", "epochs", "batch_size")},
+                    dtypes={X.dtype, X_val.dtype, model.dtype})
+        return fit(model, X, y, X_val, y_val, **kwargs)
 
     monkeypatch.setattr(runner.job, "fit", spy)
     config = resolve_config({**SMALL, "epochs": 1, "lr_schedule": "cosine", "augment": 2, "flip": 1, "dtype": "float32"})
     result = run_one(config, ctx)
-    assert result["status"] == "finished"
-    assert (seen["schedule"], seen["augment"], seen["flip"]) == ("cosine", 2, 1)
+    assert result.record.status == "finished"
+    assert (seen["lr_schedule"], seen["augment"], seen["flip"]) == ("cosine", 2, 1)
     assert (seen["epochs"], seen["batch_size"], seen["dtypes"]) == (1, 50, {np.dtype(np.float32)})
-    assert result["weights"]["W0"].dtype == np.float32
+    assert result.weights["W0"].dtype == np.float32

@@ -30,8 +30,10 @@ from reports.build import make_report
 from reports.context import BuildContext, describe, fmt, label
 from reports.export import export
 from reports.wandb_log import log_section
-from runner.sweep import expand
+from runner.job import JobContext
+from runner.sweep_file import expand
 from store import RunStore
+from conftest import as_record
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = {"train_size": 500, "dtype": "float32", "hidden_size": 16}
@@ -56,8 +58,9 @@ def quick(spec):
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, data_dir):
     root = tmp_path_factory.mktemp("reports")
-    ctx = BuildContext(out=root / "report", db=str(root / "runs.db"), runs_dir=str(root / "runs"), jobs=1,
-                       wandb_mode="disabled", transform=quick, progress=False)
+    ctx = BuildContext(out=root / "report", db=str(root / "runs.db"),
+                       job=JobContext(runs_dir=str(root / "runs"), wandb_mode="disabled"), jobs=1, transform=quick,
+                       progress=False)
     sections = {section.id: section for section, _ in make_report(ctx, S.BUILD_ORDER)}
     return SimpleNamespace(ctx=ctx, sections=sections, out=root / "report", store=RunStore(ctx.db, create=False),
                            page=(root / "report" / "index.html").read_text())
@@ -65,7 +68,7 @@ def built(tmp_path_factory, data_dir):
 
 # -- the facts, recomputed from the store's rows, epochs and probe files --------------------------------
 def scored(store, sweep=None):
-    return store.runs(sweep=sweep, where="status IN ('finished', 'stopped')")
+    return store.runs(sweep=sweep, status=("finished", "stopped"))
 
 
 def census(store, sweep):
@@ -93,8 +96,7 @@ def named(pairs, names):
 
 
 def best_of(store, dataset):
-    rows = store.runs(status="finished", where="json_extract(config, '$.dataset') = ?", where_args=[dataset],
-                      order_by="test_f1 DESC, id", limit=1)
+    rows = store.runs(status="finished", match={"dataset": dataset}, sort="test_f1", descending=True, limit=1)
     return rows[0] if rows else None
 
 
@@ -325,8 +327,7 @@ def fashion_choice(store):
     """The rule of 2.10 written out: distinct configurations by validation accuracy, those within the tie of the
     best simplest first; the first three whose adapted (and test-shrunk) configurations differ."""
     ranked, seen = [], set()
-    for run in store.runs(status="finished", where="json_extract(config, '$.dataset') = 'mnist'",
-                          order_by="val_acc DESC, id"):
+    for run in store.runs(status="finished", match={"dataset": "mnist"}, sort="val_acc", descending=True):
         if run["config_hash"] not in seen:
             seen.add(run["config_hash"])
             ranked.append(run)
@@ -359,7 +360,7 @@ def facts_2_10(store):
         facts["dropout"] = S.FASHION_ADAPTATION["dropout"]
     results, val_results = [], []
     for rank, (source, key) in enumerate(chosen, 1):
-        (run,) = store.runs(sweep="fashion", where="config_hash = ?", where_args=[key])
+        (run,) = store.runs(sweep="fashion", key=key)
         results.append((run["test_acc"], -run["id"], rank))
         val_results.append((run["val_acc"], run["id"], rank))
         facts |= {f"run{run['id']}.rank": rank, f"run{run['id']}.config": describe(source["config"]),
@@ -533,7 +534,7 @@ def test_fashion_rule_ignores_last_bit_noise_among_near_ties(tmp_path):
         for i, ((layers, lr), acc) in enumerate(accuracies.items()):
             config = {"dataset": "mnist", "num_layers": layers, "learning_rate": lr, "weight_decay": 0.0,
                       "augment": 0, "epochs": 40}
-            store.record("best", config, {"status": "finished", "val_acc": acc + noise * (-1) ** i, "epochs": []})
+            store.record("best", as_record(config, {"status": "finished", "val_acc": acc + noise * (-1) ** i, "epochs": []}))
         return store
 
     picks = [[(r["config"]["num_layers"], r["config"]["learning_rate"]) for r in S.fashion_ranking(store_with(noise))[:3]]

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import MaliciousPickle
 from mlp import NeuralNetwork
 
 TRAIN_ARGS = ["-d", "mnist", "-e", "2", "-b", "128", "-nhl", "2", "-sz", "32", "16", "-a", "relu", "-o", "adam",
@@ -248,16 +249,6 @@ def write_config(path, hidden):
     return path
 
 
-class _Payload:
-    """Pickles as a call to os.system: what np.load(..., allow_pickle=True) would run."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
 def build_inference_case(kind, folder):
     """-> (args, text the error must name, marker path that must not appear or None)."""
     good = folder / "good.npy"
@@ -301,7 +292,7 @@ def build_inference_case(kind, folder):
         named = "W0"
     elif kind in ("malicious-pickle-in-dict", "malicious-pickle-top-level"):
         marker = folder / "pwned-marker"
-        payload = _Payload(f"touch {shlex.quote(str(marker))}")
+        payload = MaliciousPickle(f"touch {shlex.quote(str(marker))}")
         np.save(model, {"W0": payload, "b0": np.zeros(3)} if kind.endswith("dict") else payload, allow_pickle=True)
         named = "model.npy"
     elif kind == "unknown-choice":

@@ -19,10 +19,11 @@ from mlp import NeuralNetwork
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import resolve_config
-from runner.recording import key_defaults
-from store import RunStore, StoreError
-from store.db import DEFAULT_PATH, OUTCOMES, config_hash, store_path
-from store.migrations import MIGRATIONS
+from runner.pipeline import key_defaults
+from store import RunRecord, RunStore, StoreError
+from store.db import DEFAULT_PATH, RUN_COLUMNS, config_hash, store_path
+from store.migrations import NAMES
+from conftest import as_record
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "store_d1d93f3"
@@ -62,7 +63,7 @@ def test_a_store_made_by_older_code_opens_lists_and_resumes_with_zero_retraining
     assert again.returncode == 0, again.stderr
     assert "already finished: not trained again" in again.stdout and "epoch" not in again.stdout
     store = RunStore(old / "runs.db", create=False)
-    assert store.schema_version == len(MIGRATIONS._migrations)
+    assert store.schema_version == len(NAMES)
     assert [r["attempts"] for r in store.runs()] == [1, 1, 1]
     assert_weights_reproduce(store, old, mnist)
 
@@ -93,8 +94,8 @@ def test_config_keys_ignore_an_added_option_at_its_default_and_follow_values_tha
     defaults = key_defaults()
     store.use_defaults(defaults)
     config, plain = resolve_config({"epochs": 2}), resolve_config({})
-    store.record("s", config, {"status": "finished"})
-    store.record("s", plain, {"status": "finished"})
+    store.record("s", as_record(config, {"status": "finished"}))
+    store.record("s", as_record(plain, {"status": "finished"}))
     key = store.key(config)
     assert store.key(resolve_config({"epochs": 3})) != key
     assert store.key({**config, "learning_rate": 0.01}) != key
@@ -117,8 +118,8 @@ def test_final_runs_stay_final_unless_a_rerun_is_asked_for(tmp_path):
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({"epochs": 1})
     assert store.claim("s", config, "me", 60) is not None
-    run_id = store.record("s", config, {"status": "finished", "test_acc": 0.9, "epochs": [{"epoch": 1}]})
-    assert store.record("s", config, {"status": "failed", "error": "interrupted"}) is None
+    run_id = store.record("s", as_record(config, {"status": "finished", "test_acc": 0.9, "epochs": [{"epoch": 1}]}))
+    assert store.record("s", as_record(config, {"status": "failed", "error": "interrupted"})) is None
     assert store.claim("s", config, "other", 60) is None
     row = store.get(run_id)
     assert (row["status"], row["test_acc"], row["epochs_done"]) == ("finished", 0.9, 1)
@@ -126,7 +127,7 @@ def test_final_runs_stay_final_unless_a_rerun_is_asked_for(tmp_path):
     assert store.claim("s", config, "other", 60, rerun_before=time.time()) == run_id
     assert store.get(run_id)["status"] == "running" and store.get(run_id)["attempts"] == 2
     with pytest.raises(ValueError):
-        store.record("s", config, {"status": "running"})
+        store.record("s", as_record(config, {"status": "running"}))
 
 
 def test_train_py_trains_every_time_and_keeps_each_run_but_resume_skips_a_finished_one(tmp_path):
@@ -161,7 +162,7 @@ def test_a_lease_is_taken_over_when_it_lapses_or_its_holder_is_gone(tmp_path):
     store.renew("other", 60)
     assert store.claim("s", c, "third", 60) is None
     store.release("other")
-    assert [r["status"] for r in store.runs(order_by="id")] == ["running", "failed", "failed"]
+    assert [r["status"] for r in store.runs()] == ["running", "failed", "failed"]
 
 
 def test_a_live_holder_keeps_its_run_whatever_the_machine_or_the_permissions(tmp_path, monkeypatch):
@@ -205,8 +206,8 @@ def test_the_best_run_is_the_finished_one_with_the_highest_or_lowest_metric(tmp_
     rows = [("a", "finished", 0.9, 0.3), ("a", "finished", 0.7, 0.1), ("a", "failed", 0.99, 0.01),
             ("a", "finished", None, None), ("b", "finished", 0.95, 0.2), ("a", "finished", 0.9, 0.5)]
     for seed, (sweep, status, f1, loss) in enumerate(rows):
-        store.record(sweep, resolve_config({"seed": seed}),
-                     {"status": status, "test_f1": f1, "test_loss": loss, "epochs": []})
+        store.record(sweep, as_record(resolve_config({"seed": seed}),
+                     {"status": status, "test_f1": f1, "test_loss": loss, "epochs": []}))
 
     def seed_of(run):
         return None if run is None else run["config"]["seed"]
@@ -215,7 +216,8 @@ def test_the_best_run_is_the_finished_one_with_the_highest_or_lowest_metric(tmp_
     assert seed_of(store.best(sweep="a")) == 0  # a tie (0.9, seeds 0 and 5) goes to the first recorded
     assert seed_of(store.best("test_loss", sweep="a", lowest=True)) == 1
     assert seed_of(store.best("test_loss", sweep="a")) == 5
-    assert seed_of(store.best(sweep="a", where="json_extract(config, '$.seed') > ?", where_args=[2])) == 5
+    assert seed_of(store.best(sweep="a", match={"seed": 5})) == 5  # among the runs that match
+    assert store.best(sweep="a", match={"seed": 2}) is None, "the only match failed"
     assert store.best(sweep="c") is None
     with pytest.raises(StoreError, match="unknown metric 'f1'; choose from train_loss, train_acc, val_loss"):
         store.best("f1")
@@ -226,8 +228,8 @@ def test_early_termination_peers_are_the_other_runs_val_acc_at_the_asked_epochs(
     configs = [resolve_config({"seed": seed}) for seed in range(4)]
     histories = {0: [0.1, 0.2, 0.3], 1: [0.4, 0.5], 2: [0.6, None, 0.7], 3: [0.8]}
     for seed, accs in histories.items():
-        store.record("other" if seed == 3 else "s", configs[seed], {"status": "finished", "epochs": [
-            {"epoch": e, "val_acc": acc} for e, acc in enumerate(accs, start=1)]})
+        store.record("other" if seed == 3 else "s", as_record(configs[seed], {"status": "finished", "epochs": [
+            {"epoch": e, "val_acc": acc} for e, acc in enumerate(accs, start=1)]}))
     everyone = store.val_accs("s", [1, 2])
     assert {e: sorted(v) for e, v in everyone.items()} == {1: [0.1, 0.4, 0.6], 2: [0.2, 0.5]}
     others = store.val_accs("s", [2, 3], exclude_hash=store.key(configs[0]))
@@ -240,7 +242,7 @@ def test_held_keys_are_the_running_runs_under_a_live_lease_and_get_finds_a_run_b
     live, lapsed, done, elsewhere = (resolve_config({"seed": seed}) for seed in range(4))
     ids = [store.claim("s", live, "me", 60), store.claim("s", lapsed, "me", -1), store.claim("s", done, "me", 60),
            store.claim("t", elsewhere, "me", 60)]
-    store.record("s", done, {"status": "finished", "epochs": []})
+    store.record("s", as_record(done, {"status": "finished", "epochs": []}))
     assert store.held_keys("s") == {store.key(live)}
     assert [store.get(run_id)["config"]["seed"] for run_id in reversed(ids)] == [3, 2, 1, 0]
     assert store.get(max(ids) + 1) is None
@@ -290,7 +292,7 @@ def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_
         path.write_bytes(b"weights")
         config = resolve_config({"seed": seed})
         store.claim("s", config, "me", 60)
-        store.record("s", config, {"status": "finished", "weights_path": str(path), "epochs": []})
+        store.record("s", as_record(config, {"status": "finished", "weights_path": str(path), "epochs": []}))
         assert store.find("s", config)["weights_path"] == str(path)
     with sqlite3.connect(tmp_path / "store" / "runs.db") as conn:
         stored = [row[0] for row in conn.execute("SELECT weights_path FROM runs ORDER BY id")]
@@ -304,39 +306,41 @@ def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_
     ids = {}
     for sweep, each, status in (("a", config, "finished"), ("b", config, "diverged"), ("a", failed, "failed")):
         ids[sweep, status] = store.claim(sweep, each, "me", 60)
-        store.record(sweep, each, {"status": status, "epochs": []})
+        store.record(sweep, as_record(each, {"status": status, "epochs": []}))
     assert store.claim("a", running, "me", 60) is not None  # claimed, nothing recorded yet
     assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
     assert [(r["id"], r["status"]) for r in store.done_runs("a")] == [(ids["a", "finished"], "finished")]
     assert [(r["id"], r["status"]) for r in store.done_runs("b")] == [(ids["b", "diverged"], "diverged")]
 
 
-def test_a_result_cannot_overwrite_a_runs_identity_and_numpy_numbers_are_stored_as_numbers(tmp_path):
-    """A worker's result dict is data: its stray id, sweep, config, owner or attempt count change nothing of the row
-    (checked in SQLite itself), and NumPy scalars land as SQL numbers, not as blobs a query cannot compare."""
+def test_a_record_holds_only_how_a_run_ended_and_numpy_numbers_are_stored_as_numbers(tmp_path):
+    """A record cannot carry a row's identity (id, sweep, owner, attempts): the type has no such fields, and the
+    claim's stay as SQLite holds them. NumPy scalars land as SQL numbers, not as blobs a query cannot compare."""
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({"seed": 0})
     run_id = store.claim("s", config, "me", 60)
-    store.record("s", config, {"status": "finished", "id": run_id + 7, "sweep": "other", "config": {"seed": 9},
-                               "claimed_by": "thief", "attempts": 99, "test_acc": np.float32(0.75),
-                               "epochs": [{"epoch": np.int64(1), "val_acc": np.float64(0.5)}]})
+    with pytest.raises(TypeError):
+        as_record(config, {"status": "finished", "claimed_by": "thief"})
+    store.record("s", as_record(config, {"status": "finished", "test_acc": np.float32(0.75),
+                                         "epochs": [{"epoch": np.int64(1), "val_acc": np.float64(0.5)}]}), run_id)
     with sqlite3.connect(tmp_path / "runs.db") as conn:
         row = conn.execute("SELECT id, sweep, config, claimed_by, attempts, typeof(test_acc), test_acc FROM runs").fetchall()
         epochs = conn.execute("SELECT typeof(epoch), typeof(val_acc) FROM epochs").fetchall()
     assert row == [(run_id, "s", json.dumps(config, sort_keys=True), "me", 1, "real", 0.75)]
     assert epochs == [("integer", "real")]
-    unclaimed = resolve_config({"seed": 1})  # recorded without a claim (a run whose worker kept dying)
-    store.record("s", unclaimed, {"status": "failed", "epochs": []})
+    unclaimed = resolve_config({"seed": 1})  # recorded without a claim
+    store.record("s", as_record(unclaimed, {"status": "failed", "epochs": []}))
     with sqlite3.connect(tmp_path / "runs.db") as conn:
         assert conn.execute("SELECT attempts, config FROM runs WHERE id != ?", [run_id]).fetchall() == [
             (1, json.dumps(unclaimed, sort_keys=True))]
+    with pytest.raises(ValueError, match="unknown scores accuracy"):
+        RunRecord(config, "finished", scores={"accuracy": 0.5})
 
 
 def test_recording_a_status_that_is_not_an_outcome_names_the_outcomes(tmp_path):
     with pytest.raises(ValueError) as error:
-        RunStore(tmp_path / "runs.db").record("s", resolve_config({}), {"status": "running"})
-    assert str(error.value) == f"record() takes an outcome ({', '.join(OUTCOMES)}); got 'running'"
-    assert "finished" in OUTCOMES and "running" not in OUTCOMES
+        RunStore(tmp_path / "runs.db").record("s", as_record(resolve_config({}), {"status": "running"}))
+    assert str(error.value) == "record() takes an outcome (finished, failed, diverged, stopped); got 'running'"
 
 
 def test_a_store_from_newer_code_is_refused_in_one_line(tmp_path):
@@ -420,7 +424,7 @@ def test_a_missing_absolute_path_resolves_to_its_longest_tail_of_at_least_sweep_
 def test_a_run_from_before_attempts_were_counted_is_claimed_as_its_first_attempt(tmp_path):
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({"epochs": 1})
-    store.record("s", config, {"status": "failed", "error": "x"})
+    store.record("s", as_record(config, {"status": "failed", "error": "x"}))
     store.db.execute("UPDATE runs SET attempts = NULL")  # as the migration leaves rows of older stores
     run_id = store.claim("s", config, "host:1:a", 60)
     assert store.get(run_id)["attempts"] == 1
@@ -462,3 +466,34 @@ def test_a_store_that_cannot_be_opened_says_why(case, tmp_path):
     with pytest.raises(StoreError) as refused:
         RunStore(path, create=False)
     assert str(refused.value) == message
+
+
+def test_a_new_store_has_every_table_after_its_first_open_and_a_second_open_applies_nothing(tmp_path):
+    path = tmp_path / "runs.db"
+    RunStore(path).close()
+    with sqlite3.connect(path) as conn:
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        applied = [r[0] for r in conn.execute("SELECT name FROM _sqlite_migrations ORDER BY applied_at, rowid")]
+    assert {"sweeps", "runs", "epochs", "meta", "reports"} <= tables
+    assert applied == NAMES
+    RunStore(path).close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(NAMES)
+
+
+def test_run_columns_are_the_columns_the_migrations_make(tmp_path):
+    RunStore(tmp_path / "runs.db").close()
+    with sqlite3.connect(tmp_path / "runs.db") as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
+    assert sorted(columns) == sorted(RUN_COLUMNS)
+
+
+def test_status_queries_use_placeholders_so_one_status_or_several_work(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    for seed, status in enumerate(("finished", "stopped", "failed")):
+        store.record("s", as_record(resolve_config({"seed": seed}), {"status": status}))
+    assert [r["status"] for r in store.runs(status="stopped")] == ["stopped"]
+    assert [r["status"] for r in store.runs(status=("stopped",))] == ["stopped"]
+    assert [r["status"] for r in store.runs(status=["finished", "failed"])] == ["finished", "failed"]
+    assert [r["config"]["seed"] for r in store.done_runs("s")] == [0, 1]
+    assert store.status_counts("s") == {("s", "failed"): 1, ("s", "finished"): 1, ("s", "stopped"): 1}

@@ -1,5 +1,5 @@
 """A shortened `make stress`: one SIGKILL mid-run with cooperating runners and one on a dask cluster, each in a
-4-run sweep, then the checks (a killed runner or loky worker alone: tests/test_runner.py)."""
+4-run sweep, then the checks (a killed runner or loky worker alone: tests/test_pipeline.py)."""
 import subprocess
 import sys
 from pathlib import Path

@@ -209,12 +209,12 @@ def test_cosine_schedule_stays_at_its_floor_past_the_end_and_in_a_one_step_run()
 
 def test_fit_with_cosine_schedule_lowers_lr_to_about_one_percent(mnist_slice):
     model = NeuralNetwork({"num_layers": 1, "hidden_size": [16], "optimizer": "sgd", "learning_rate": 0.1})
-    history = fit(model, mnist_slice.X[:1000], mnist_slice.y[:1000], epochs=4, batch_size=20, schedule="cosine")
+    history = fit(model, mnist_slice.X[:1000], mnist_slice.y[:1000], epochs=4, batch_size=20, lr_schedule="cosine")
     lrs = [h["learning_rate"] for h in history]  # the rate of each epoch's last step (200 steps in all)
     assert all(a > b for a, b in zip(lrs, lrs[1:]))
     assert 0.001 <= lrs[-1] <= 0.00101  # the last step sits at ~1% of the base rate
     assert lrs[0] < 0.1
-    assert model.optimizer.learning_rate == 0.1  # restored after the run
+    assert model.optimizer.learning_rate == 0.1  # never changed: each step's rate is handed to the step
 
 
 # -- augmentation ----------------------------------------------------------------------------------------
@@ -339,10 +339,16 @@ def test_fit_draws_dropout_masks_from_its_generator(mnist_slice):
     np.testing.assert_array_equal(weights[1], weights[2])  # from the run's seeded generator
 
 
-def test_the_skeletons_train_defaults_to_one_epoch_of_batches_of_32(mnist_slice):
-    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8]})
-    history = model.train(mnist_slice.X[:66], mnist_slice.y[:66])
-    assert len(history) == 1 and model.optimizer.t == 3  # ceil(66 / 32) steps
+def test_the_skeletons_train_follows_the_config_and_its_arguments_override_it(mnist_slice):
+    X, y = mnist_slice.X[:66], mnist_slice.y[:66]
+    model = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "epochs": 3, "batch_size": 22, "optimizer": "sgd",
+                           "learning_rate": 0.1, "lr_schedule": "cosine"})
+    history = model.train(X, y)
+    assert len(history) == 3 and model.optimizer.t == 9  # 3 epochs of ceil(66 / 22) steps
+    assert history[-1]["learning_rate"] == pytest.approx(SCHEDULES["cosine"](0.1, 8, 9))  # the schedule's last step
+    again = NeuralNetwork({"num_layers": 1, "hidden_size": [8], "epochs": 3, "batch_size": 22})
+    assert len(again.train(X, y, epochs=1, batch_size=33)) == 1 and again.optimizer.t == 2
+    assert again.config["epochs"] == 3, "an override is for that call only"
 
 
 def test_flip_mirrors_about_half_of_the_images_left_right(mnist_slice):

@@ -1,16 +1,18 @@
-"""Where runs execute: loky processes here, or a dask.distributed cluster, behind one interface.
+"""Where runs execute, behind one interface: this process, loky processes here, or a dask.distributed cluster.
 
-Both hand out concurrent.futures Futures, so the runner's loop is the same code on
-a laptop and on a cluster. A job gets its config, its context and the
-early-termination peers known when it was sent; it sends back its record with the
-weights and probe arrays in it, and needs nothing of the runner's disk. Every run
-uses one BLAS thread wherever it runs; local workers die with the runner.
+Each pool hands out concurrent.futures Futures, so the pipeline is the same code for
+train.py's one run, a laptop's sweep and a cluster's. A job gets its config, its
+context and the early-termination peers known when it was sent; it sends back its
+JobResult with the weights and probe arrays beside the record, and needs nothing of
+the runner's disk. A sweep's run uses one BLAS thread wherever it runs; local workers
+die with the runner.
 """
 import contextlib
 import ctypes
 import os
 import signal
 import sys
+from concurrent.futures import Future
 
 from threadpoolctl import threadpool_limits
 
@@ -34,6 +36,31 @@ def _job(config, ctx, key, peers, parent_pid):
         _die_with(parent_pid)
     with threadpool_limits(limits=1):
         return run_one(config, ctx, key=key, peers=peers)
+
+
+class InProcessWorkers:
+    """Runs each job here, at submit, one at a time (joblib's ``n_jobs=1``): train.py's pool, the W&B
+    agent's, and the tests'. A Ctrl-C reaches the caller; a traceback stays simple.
+
+    ``on_epoch`` sees each epoch as it ends; ``wandb_run`` is a W&B run to log into instead of one per
+    job (the agent's); ``blas_threads`` is what the job's matrix products may use.
+    """
+
+    def __init__(self, on_epoch=None, wandb_run=None, blas_threads=1):
+        self.on_epoch, self.wandb_run, self.blas_threads = on_epoch, wandb_run, blas_threads
+
+    def capacity(self):
+        return 1
+
+    def submit(self, config, ctx, key, peers):
+        future = Future()
+        with threadpool_limits(limits=max(self.blas_threads, 1)):
+            future.set_result(run_one(config, ctx, on_epoch=self.on_epoch, key=key, peers=peers,
+                                      wandb_run=self.wandb_run))
+        return future
+
+    def close(self):
+        pass
 
 
 class LocalWorkers:
@@ -76,7 +103,7 @@ class DaskWorkers:
 
 @contextlib.contextmanager
 def workers(jobs=1, backend="loky", scheduler=None):
-    """The workers a sweep runs on: ``submit(config, ctx, key, peers) -> Future`` and ``capacity()``."""
+    """The pool a sweep's command line asks for (``--jobs``, ``--backend``, ``--scheduler``), closed after."""
     pool = DaskWorkers(scheduler) if backend == "dask" else LocalWorkers(jobs)
     try:
         yield pool

@@ -1,0 +1,197 @@
+"""The one path of a run: claim it, submit it, write its files, record it, count it.
+
+train.py, a sweep (``python -m runner``, the reports), the W&B agent and the tests all call
+``run_pipeline``, each with its pool passed in (runner.workers) and a proposer saying what
+to run (runner.proposers). Each configuration is one row keyed by (sweep, config key). A
+run is claimed under this runner's lease just before it is sent to a worker, so runners
+sharing a store train each configuration once: final runs are never claimed again unless a
+rerun is asked for, runs another runner holds are left to it and taken over if its lease
+lapses. Results are written by this process alone, the moment each arrives, files first and
+then the row, so a kill between the two leaves a rerun, never a row without its files. A
+worker killed mid-run loses only its own run, which is sent again; a configuration whose
+worker dies MAX_DEATHS_PER_RUN times is recorded failed.
+"""
+import json
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from mlp.files import remove_orphans, save_atomically
+from mlp.options import resolve_config
+from store import RunRecord, RunStore, Status
+
+from .early_stop import EarlyTermination
+from .job import JobContext
+from .lease import Lease
+from .proposers import proposer_for
+
+MAX_WORKER_DEATHS = 10  # in one invocation, before the runner gives up
+MAX_DEATHS_PER_RUN = 3  # a configuration whose worker dies this often is recorded failed (e.g. out of memory)
+POLL_SECONDS = 1.0  # how often to look again while every pending run is held by another runner
+
+
+def key_defaults():
+    """The resolved default configuration: config keys leave out what equals it."""
+    return resolve_config({})
+
+
+def open_store(path=None, create=True):
+    """The run store at ``path`` (None: $MLP_DB or runs.db), keying configs by their differences from the
+    defaults, as every store a pipeline writes does."""
+    return RunStore(path, create=create, key_defaults=key_defaults())
+
+
+@dataclass
+class Summary:
+    """What one invocation did: runs recorded by status, their ids in order, time taken, runs already done."""
+
+    counts: Counter = field(default_factory=Counter)
+    run_ids: list = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: int = 0
+
+
+def run_pipeline(proposer, store, pool, ctx, progress=True):
+    """Run every configuration ``proposer`` has for ``ctx.sweep`` on ``pool`` -> Summary."""
+    name = ctx.sweep
+    remove_orphans(Path(ctx.runs_dir) / name)  # of runners killed here; a live runner's writes are left alone
+    summary, started = Summary(skipped=proposer.already_done()), time.time()
+    rule = EarlyTermination.from_spec(ctx.early_terminate)
+    bar = _Bar(name, max(proposer.total() - summary.skipped, 0), progress)
+    deaths, deaths_by_run = 0, Counter()
+    in_flight = {}  # future -> (config, run id)
+    with Lease(store) as lease:
+        try:
+            while True:
+                while len(in_flight) < pool.capacity():
+                    claimed = claim_next(proposer, lease, {store.key(c) for c, _ in in_flight.values()})
+                    if claimed is None:
+                        break
+                    config, key = claimed[0], store.key(claimed[0])
+                    in_flight[pool.submit(config, ctx, key, _peers(store, name, rule, config, key))] = claimed
+                if not in_flight:
+                    if not proposer.pending():
+                        break
+                    time.sleep(POLL_SECONDS)  # the rest is held by other runners: wait for it or its lapse
+                    continue
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                died = False
+                for future in finished:
+                    config, run_id = in_flight.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as exc:  # the job never raises: its worker was lost
+                        died = True
+                        if _worker_lost(store, name, config, run_id, proposer, deaths_by_run):
+                            bar.count(summary, Status.FAILED, run_id)
+                            bar.say(f"run failed: its worker died {MAX_DEATHS_PER_RUN} times ({exc!r})")
+                        continue
+                    proposer.recorded.add(store.key(config))
+                    if not _write_and_record(store, name, ctx.runs_dir, result, run_id):
+                        bar.say("a result arrived for a run another runner had recorded; kept the first")
+                        continue
+                    bar.count(summary, result.record.status, run_id)
+                    if result.record.status is Status.FAILED and progress:
+                        bar.say(f"run failed: {result.record.error}")
+                if died:
+                    deaths += 1
+                    bar.say(f"a worker died ({deaths}); rerunning the runs it cut short")
+                    if deaths >= MAX_WORKER_DEATHS:
+                        raise RuntimeError(f"workers died {deaths} times; giving up (see the store for what ran)")
+        finally:
+            bar.close()
+    summary.seconds = time.time() - started
+    return summary
+
+
+def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=False):
+    """Run every pending configuration of a sweep file's ``spec`` on ``pool`` -> Summary.
+
+    ``configs``, resolved configurations, replaces the spec's own expansion where the
+    runs are chosen by a rule no sweep file can state (report 2.10 picks them from results).
+    ``rerun`` trains the sweep's finished, diverged and stopped configurations again.
+    """
+    ctx = ctx or JobContext(sweep=spec["name"])
+    proposer = proposer_for(spec, store, 2 * pool.capacity(), configs, rerun_before=time.time() if rerun else None)
+    store.add_sweep(spec["name"], spec if configs is None else {**spec, "configs": configs})
+    return run_pipeline(proposer, store, pool, ctx, progress)
+
+
+def claim_next(proposer, lease, flying):
+    """The proposer's next configuration this runner could claim, and its run id; None when none is free now."""
+    for config in proposer.candidates(flying):
+        run_id = lease.claim(proposer.sweep, config, proposer.rerun_before, proposer.repeat)
+        if run_id is not None:
+            return config, run_id
+    return None
+
+
+def _peers(store, sweep, rule, config, key):
+    """What the job needs to judge itself early: the other runs' val_acc at its rule's epochs, as of now."""
+    if rule is None:
+        return None
+    return store.val_accs(sweep, [e for e in range(1, config["epochs"] + 1) if rule.checks_at(e)], exclude_hash=key)
+
+
+def _worker_lost(store, sweep, config, run_id, proposer, deaths_by_run):
+    """Count a death against a run whose worker died -> True when it is now recorded failed, else it goes
+    back to the front of the queue (its claim is still ours)."""
+    deaths_by_run[run_id] += 1
+    if deaths_by_run[run_id] < MAX_DEATHS_PER_RUN:
+        proposer.queue.appendleft(config)
+        return False
+    store.record(sweep, RunRecord(config, Status.FAILED, error=f"its worker process died {MAX_DEATHS_PER_RUN} "
+                                                                "times (out of memory, or killed)"), run_id)
+    proposer.recorded.add(store.key(config))
+    return True
+
+
+def _write_and_record(store, sweep, runs_dir, result, run_id):
+    """Files first, then the row -> the run id, or None when another runner had already recorded the run
+    (its files are the recorded ones: they are kept)."""
+    row = store.get(run_id)
+    if row is not None and Status(row["status"]).is_final:
+        return None
+    stem = store.key(result.record.config) + (f"-{row['repeat']}" if row is not None and row["repeat"] else "")
+    save_files(result, (Path(runs_dir) / sweep / stem).resolve())
+    return store.record(sweep, result.record, run_id)
+
+
+def save_files(result, stem):
+    """Weights as ``np.save(get_weights())`` with the resolved config beside them (so any .npy can be rebuilt)
+    and the probe arrays, at ``stem`` + .npy/.json/.probe.npz; the record gets their paths."""
+    record = result.record
+    if result.weights is None or not record.status.keeps_files:  # nothing worth keeping
+        return
+    record.weights_path = str(stem.with_suffix(".npy"))
+    save_atomically(record.weights_path, lambda f: np.save(f, result.weights, allow_pickle=True))
+    save_atomically(stem.with_suffix(".json"),
+                    lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()))
+    record.probe_path = str(stem.with_suffix(".probe.npz"))
+    save_atomically(record.probe_path, lambda f: np.savez(f, **result.probe))
+
+
+class _Bar:
+    """The progress bar: done (finished or stopped), failed (failed or diverged), left, and the ETA."""
+
+    def __init__(self, name, total, enabled):
+        self.bar = tqdm(total=total, unit="run", desc=name, disable=not enabled, smoothing=0)
+
+    def count(self, summary, status, run_id):
+        summary.counts[status.value] += 1
+        summary.run_ids.append(run_id)
+        done = summary.counts
+        self.bar.set_postfix(done=done["finished"] + done["stopped"], failed=done["failed"] + done["diverged"],
+                             left=self.bar.total - self.bar.n - 1, refresh=False)
+        self.bar.update(1)
+
+    def say(self, message):
+        tqdm.write(message)
+
+    def close(self):
+        self.bar.close()

@@ -1,0 +1,118 @@
+"""What to run next: the pending part of a fixed list of configurations, or bayes proposals in batches.
+
+A proposer answers three questions for the pipeline: is anything left (``pending``, which
+never fits a model), which configurations to try to claim next (``candidates``; the pipeline
+claims them), and how many runs the sweep has and has done (``total``, ``already_done``). "Done" means one thing here: the store's final statuses
+(Status.is_final), plus what this invocation recorded.
+"""
+from collections import deque
+
+import numpy as np
+
+from mlp.options import ConfigError, resolve_config
+from store import Status
+
+from . import bayes
+from .sweep_file import expand, sweep_seed
+
+
+class Proposer:
+    """The shared part: the sweep's done keys, the queue of proposals, and claiming them."""
+
+    def __init__(self, sweep, store, rerun_before=None, repeat=False):
+        """``rerun_before``: a time; final runs that ended before it run again (``--rerun``).
+        ``repeat``: claim even what is final or held, as a new repeat (train.py trains every time)."""
+        self.sweep, self.store = sweep, store
+        self.rerun_before, self.repeat = rerun_before, repeat
+        self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
+        self.queue = deque()
+
+    def done_keys(self):
+        """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today."""
+        if self.repeat:
+            return set(self.recorded)
+        rows = self.store.done_runs(self.sweep)
+        if self.rerun_before is not None:
+            rows = [r for r in rows if (r["ended_at"] or 0) >= self.rerun_before]
+        return {r["config_hash"] for r in rows} | self.recorded
+
+    def candidates(self, flying):
+        """The configurations to try to claim now, in order (the pipeline claims them); ``flying``: keys in flight."""
+        if not self.queue:
+            self.queue.extend(self.next_batch())
+        while self.queue:
+            config = self.queue.popleft()
+            key = self.store.key(config)
+            if key not in flying and key not in self.recorded:
+                yield config
+
+
+class FixedProposer(Proposer):
+    """A list known up front: a grid or random sweep's expansion, a report's chosen runs, train.py's one run."""
+
+    def __init__(self, sweep, store, configs, **kwargs):
+        super().__init__(sweep, store, **kwargs)
+        self.configs = configs
+
+    def total(self):
+        return len(self.configs)
+
+    def already_done(self):
+        """Of this list only (the sweep may hold others, such as 2.10's runs by an earlier rule or a grid since
+        narrowed)."""
+        done = self.done_keys()
+        return sum(self.store.key(c) in done for c in self.configs)
+
+    def next_batch(self):
+        done = self.done_keys()
+        return [c for c in self.configs if self.store.key(c) not in done]
+
+    def pending(self):
+        return bool(self.next_batch())
+
+
+class BayesProposer(Proposer):
+    """Up to ``run_cap`` runs, proposed ``batch_size`` at a time by a model of the finished ones."""
+
+    def __init__(self, spec, store, batch_size, **kwargs):
+        super().__init__(spec["name"], store, **kwargs)
+        self.spec, self.batch_size = spec, batch_size
+        self.rng = np.random.default_rng(sweep_seed(spec))
+
+    def total(self):
+        return self.spec["run_cap"]
+
+    def already_done(self):
+        return len(self.done_keys())
+
+    def _left(self, taken):
+        return self.spec["run_cap"] - len(taken)
+
+    def pending(self):
+        """Runs still to train, here or by another runner: counted, with no model fitted."""
+        return self._left(self.done_keys()) > 0
+
+    def next_batch(self):
+        taken = self.done_keys() | self.store.held_keys(self.sweep)
+        left = self._left(taken)
+        if left <= 0:
+            return []
+        metric = self.spec.get("metric", {}).get("name", "val_acc")
+        history = [(r["config"], r[metric]) for r in self.store.done_runs(self.sweep)
+                   if r["status"] == Status.FINISHED and r[metric] is not None]
+        batch = []
+        for values in bayes.propose(self.spec, history, 4 * min(left, self.batch_size), self.rng):
+            try:
+                config = resolve_config(values)
+            except ConfigError:  # a draw no validation sample met: skip it, propose again
+                continue
+            if self.store.key(config) not in taken and config not in batch:
+                batch.append(config)
+        return batch[: min(left, self.batch_size)]
+
+
+def proposer_for(spec, store, batch_size, configs=None, rerun_before=None):
+    """The proposer of a sweep file's ``method``; ``configs`` replaces its own expansion."""
+    if configs is None and spec["method"] == "bayes":
+        return BayesProposer(spec, store, batch_size, rerun_before=rerun_before)
+    return FixedProposer(spec["name"], store, expand(spec) if configs is None else configs, rerun_before=rerun_before)
