@@ -57,8 +57,8 @@ class Summary:
 
 
 def run_pipeline(proposer, store, pool, ctx, progress=True):
-    """Run every configuration ``proposer`` has for ``ctx.sweep`` on ``pool`` -> Summary."""
-    name = ctx.sweep
+    """Run every configuration ``proposer`` has for its sweep on ``pool``, each job set up by ``ctx`` -> Summary."""
+    name = proposer.sweep
     remove_orphans(Path(ctx.runs_dir) / name)  # of runners killed here; a live runner's writes are left alone
     summary, started = Summary(skipped=proposer.already_done()), time.time()
     rule = EarlyTermination.from_spec(ctx.early_terminate)
@@ -155,9 +155,9 @@ def _write_and_record(store, sweep, runs_dir, result, run_id):
     """Files first, then the row -> the run id, or None when another runner had already recorded the run
     (its files are the recorded ones: they are kept)."""
     row = store.get(run_id)
-    if row is not None and Status(row["status"]).is_final:
+    if Status(row["status"]).is_final:
         return None
-    stem = store.key(result.record.config) + (f"-{row['repeat']}" if row is not None and row["repeat"] else "")
+    stem = store.key(result.record.config) + (f"-{row['repeat']}" if row["repeat"] else "")
     save_files(result, (Path(runs_dir) / sweep / stem).resolve())
     return store.record(sweep, result.record, run_id)
 

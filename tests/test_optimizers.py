@@ -1,5 +1,6 @@
-"""Optimizer details the textbook-update tests leave open: a float32 network keeps every optimizer buffer in
-float32, and the periodic flush zeroes exactly the subnormal numbers (IEEE 754), nothing else."""
+"""mlp/optimizers.py details the textbook-update tests leave open: a float32 network keeps every optimizer buffer in
+float32, the periodic flush zeroes exactly the subnormal numbers (IEEE 754), and weight decay is applied in the step,
+never to the exposed gradients."""
 import numpy as np
 import pytest
 
@@ -47,3 +48,27 @@ def test_the_optimizer_flushes_subnormal_weights_as_it_steps():
 def test_the_network_hands_its_optimizer_every_hyperparameter_of_its_config(optimizer, name, value):
     model = NeuralNetwork({"num_layers": 1, "hidden_size": [4], "optimizer": optimizer, name: value})
     assert getattr(model.optimizer, name) == value
+
+
+def test_a_weight_decayed_step_leaves_the_exposed_gradients_alone(mnist_slice):
+    lr, decay = 0.1, 0.01
+    model = NeuralNetwork({"num_layers": 2, "hidden_size": [8], "optimizer": "sgd", "learning_rate": lr,
+                           "weight_decay": decay, "seed": 1})
+    X, y = mnist_slice.X[:32], mnist_slice.y[:32]
+    grad_W, grad_b = model.backward(y, model.forward(X))
+    before = model.get_weights()
+    exposed = [g.copy() for g in (*grad_W, *grad_b)]
+    layer_grads = [(layer.grad_W.copy(), layer.grad_b.copy()) for layer in model.layers]
+    model.update_weights()
+    for now, then in zip((*model.grad_W, *model.grad_b), exposed):
+        np.testing.assert_array_equal(now, then)
+    for layer, (gW, gb) in zip(model.layers, layer_grads):
+        np.testing.assert_array_equal(layer.grad_W, gW)
+        np.testing.assert_array_equal(layer.grad_b, gb)
+    after = model.get_weights()
+    n = len(model.layers)
+    for i in range(n):  # textbook SGD with L2 decay on weights only: W -= lr (g + decay W); b -= lr g
+        np.testing.assert_allclose(after[f"W{i}"], before[f"W{i}"] - lr * (grad_W[n - 1 - i] + decay * before[f"W{i}"]),
+                                   rtol=0, atol=1e-15)
+        np.testing.assert_allclose(after[f"b{i}"].ravel(), (before[f"b{i}"] - lr * grad_b[n - 1 - i]).ravel(),
+                                   rtol=0, atol=1e-15)

@@ -12,7 +12,9 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 import runner.job
 from cli import OneLineParser, add_job_options
@@ -26,11 +28,12 @@ from runner.early_stop import EarlyTermination
 from runner.job import JobContext, JobResult
 from runner.lease import Lease
 from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, _peers, _worker_lost, claim_next, key_defaults,
-                             run_sweep)
+                             run_sweep, save_files)
 from runner.proposers import FixedProposer
 from runner.sweep_file import expand, load_sweep
 from runner.workers import InProcessWorkers, LocalWorkers
 from store import RunRecord, RunStore
+
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -529,3 +532,42 @@ def test_run_sweep_shows_by_default_a_progress_bar_of_runs_done_failed_and_left(
     assert summary.counts == {"finished": 1}
     err = capsys.readouterr().err
     assert "one: 100%" in err and re.search(r"1/1 \[[^]]*(run/s|s/run), done=1, failed=0, left=0\]", err)
+
+
+@pytest.mark.parametrize("status", ["finished", "stopped", "diverged", "failed"])
+def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path, status):
+    config, weights, probe = resolve_config({}), {"W0": np.ones((2, 3))}, {"grads": np.arange(4.0)}
+    result = JobResult(RunRecord(config, status), weights, probe)
+    stem = (tmp_path / "sweep" / "key").resolve()
+    save_files(result, stem)
+    if status in ("diverged", "failed"):
+        assert not (tmp_path / "sweep").exists() and result.record.weights_path is None
+        return
+    assert result.record.weights_path == f"{stem}.npy" and result.record.probe_path == f"{stem}.probe.npz"
+    assert np.load(f"{stem}.npy", allow_pickle=True).item()["W0"].tolist() == weights["W0"].tolist()
+    text = Path(f"{stem}.json").read_text()
+    assert json.loads(text) == config
+    keys = [line for line in text.splitlines() if line.startswith('  "')]
+    assert len(keys) == len(config) and keys == sorted(keys), "for a reader: a key a line, two spaces in, sorted"
+    assert np.load(f"{stem}.probe.npz")["grads"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert sorted(p.name for p in stem.parent.iterdir()) == ["key.json", "key.npy", "key.probe.npz"]
+
+
+def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
+    """Through the real command line, with a deadline: a runner that will not rerun a failed run hangs or skips it."""
+    sweep_file = tmp_path / "resume.yaml"
+    sweep_file.write_text(yaml.safe_dump({"name": "resume", "method": "grid", "parameters": {
+        "epochs": {"value": 1}, "train_size": {"value": 500}, "num_layers": {"value": 1},
+        "hidden_size": {"value": 8}, "seed": {"values": [0, 1]}}}))
+    command = [sys.executable, "-m", "runner", str(sweep_file), "--jobs", "1", "--quiet", "--wandb_mode", "disabled",
+               "--db", str(tmp_path / "runs.db"), "--runs_dir", str(tmp_path / "runs")]
+    first = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0 and "sweep resume: 2 finished; 0 already done" in first.stdout, first.stderr
+    failed, kept = expand(load_sweep(sweep_file))
+    store = RunStore(tmp_path / "runs.db", create=False)
+    run_id = store.find("resume", failed)["id"]
+    with store.db.conn:
+        store.db.execute("UPDATE runs SET status = 'failed', error = 'planted' WHERE id = ?", [run_id])
+    again = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "sweep resume: 1 finished; 1 already done" in again.stdout, again.stderr
+    assert store.get(run_id)["status"] == "finished" and store.find("resume", kept)["status"] == "finished"

@@ -1,5 +1,5 @@
-"""A store that outlives the code: migrations of an old store, stable config keys, final runs that stay
-final, paths that move with the store, leases, and store errors after opening."""
+"""store/db.py and its migrations: a store that outlives the code (migrations of an old store, stable config keys,
+final runs that stay final, paths that move with the store), claims and leases, queries, and store errors."""
 import hashlib
 import json
 import os
@@ -15,15 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import as_record
 from mlp import NeuralNetwork
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
-from mlp.options import resolve_config
+from mlp.options import RUN_OPTIONS, resolve_config
 from runner.pipeline import key_defaults
 from store import RunRecord, RunStore, StoreError
 from store.db import DEFAULT_PATH, RUN_COLUMNS, config_hash, store_path
 from store.migrations import NAMES
-from conftest import as_record
+
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "store_d1d93f3"
@@ -497,3 +498,46 @@ def test_status_queries_use_placeholders_so_one_status_or_several_work(tmp_path)
     assert [r["status"] for r in store.runs(status=["finished", "failed"])] == ["finished", "failed"]
     assert [r["config"]["seed"] for r in store.done_runs("s")] == [0, 1]
     assert store.status_counts("s") == {("s", "failed"): 1, ("s", "finished"): 1, ("s", "stopped"): 1}
+
+
+def test_every_option_that_differs_from_its_default_changes_the_key(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    keys = {"defaults": store.key(resolve_config({}))}
+    for option in RUN_OPTIONS:
+        config = resolve_config({option.name: other_value(option)})
+        assert config[option.name] != resolve_config({})[option.name], option.name
+        keys[option.name] = store.key(config)
+    assert len(set(keys.values())) == len(keys), "two configurations share one key"
+
+
+def other_value(option):
+    """A valid value of ``option`` that is not its default."""
+    if option.choices:
+        return next(c for c in option.choices if c != option.default)
+    if option.many:
+        return [option.default[0] + 1]
+    if option.type is int:
+        return option.default + 1
+    return option.default / 2 if option.default else 0.5 * (option.maximum or 1)
+
+
+@pytest.mark.parametrize("final", ["finished", "diverged", "stopped"])
+def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
+    """A claim that arrives after the run was recorded (from its own runner, another one, with any lease, or for a
+    rerun that began before the run ended) gets nothing, and the row as SQLite holds it does not change."""
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({"epochs": 1})
+    assert store.claim("s", config, "me", 60) is not None
+    store.record("s", as_record(config, {"status": final, "test_acc": 0.5, "epochs": [{"epoch": 1, "val_acc": 0.5}]}))
+
+    def raw_rows():
+        with sqlite3.connect(tmp_path / "runs.db") as conn:
+            return (conn.execute("SELECT * FROM runs").fetchall(), conn.execute("SELECT * FROM epochs").fetchall())
+
+    before = raw_rows()
+    assert [row[4] for row in before[0]] == [final]  # the status column
+    for owner, lease in (("me", 60), ("other", 60), ("me", -1), ("other", -1)):
+        assert store.claim("s", config, owner, lease) is None, (owner, lease)
+        assert store.claim("s", config, owner, lease, rerun_before=0.0) is None, "the run ended after the rerun began"
+    assert raw_rows() == before

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from mlp import NeuralNetwork
-from mlp.model_io import ModelFileError, load_weights
 
 
 # -- an independent reference: its own activation formulas, plain loops or einsum ------------
@@ -135,74 +134,6 @@ def test_hand_worked_example():
 
 
 # -- saving and loading ------------------------------------------------------------------------
-def test_save_load_round_trip_gives_identical_logits(tmp_path, mnist_slice):
-    cfg = {"num_layers": 2, "hidden_size": [24, 12], "activation": "tanh", "seed": 5}
-    model = NeuralNetwork(cfg)
-    X = mnist_slice.X[:100]
-    path = tmp_path / "model.npy"
-    np.save(path, model.get_weights())
-    loaded = np.load(path, allow_pickle=True).item()
-    assert sorted(loaded) == ["W0", "W1", "W2", "b0", "b1", "b2"]
-    fresh = NeuralNetwork({**cfg, "seed": 99})
-    assert not np.array_equal(fresh.forward(X), model.forward(X))
-    fresh.set_weights(loaded)
-    np.testing.assert_array_equal(fresh.forward(X), model.forward(X))
-    # a fresh model of a different shape is rebuilt from the file's shapes
-    other = NeuralNetwork({"activation": "tanh"})
-    other.set_weights(loaded)
-    np.testing.assert_array_equal(other.forward(X), model.forward(X))
-    # the project's safe loader reads the same dict
-    safe = load_weights(path)
-    assert sorted(safe) == sorted(loaded)
-    for key in loaded:
-        np.testing.assert_array_equal(safe[key], loaded[key])
-
-
-class _Runs:
-    """Pickles as a call of print: a model file naming code to run."""
-    def __reduce__(self):
-        return print, ("unpickled and ran",)
-
-
-BAD_MODEL_FILES = {
-    "missing": (None, "does not exist"),
-    "plain array": (np.zeros((3, 3)), "holds a plain array, not a dict of weights W0, b0, ..."),
-    "no W": ({"b0": np.zeros(3)}, "does not hold a dict of weights W0, b0, W1, b1, ..."),
-    "two dicts": (np.array([{"W0": np.zeros((2, 2))}, {}], dtype=object), "does not hold a dict of weights"),
-    "a list": ({"W0": [[1.0]]}, ": W0 is not a float array"),
-    "integers": ({"W0": np.zeros((2, 2), dtype=np.int64)}, ": W0 is not a float array"),
-    "1-D W": ({"W0": np.zeros(3), "b0": np.zeros(3)}, ": weights need 2-D arrays W0, W1, ... and biases b0, b1, ..."),
-    "2-D b": ({"W0": np.zeros((2, 3)), "b0": np.zeros((2, 3))}, ": layer 0: b0 has shape (2, 3); expected (3,) or (1, 3)"),
-    "no b": ({"W0": np.zeros((2, 3))}, ": weights need W0..W0 and b0..b0; missing b0"),
-    "code": ({"W0": _Runs()}, "refuses to load builtins.print: a model file holds only NumPy arrays"),
-    "not npy": (b"\x93NUMPY garbage", "is not a readable model file (ValueError: "),
-}
-
-
-@pytest.mark.parametrize("kind", BAD_MODEL_FILES)
-def test_a_bad_model_file_is_refused_naming_the_file_and_the_fault(kind, tmp_path, capsys):
-    content, message = BAD_MODEL_FILES[kind]
-    path = tmp_path / "model.npy"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    elif content is not None:
-        np.save(path, content, allow_pickle=True)
-    with pytest.raises(ModelFileError) as refused:
-        load_weights(path)
-    assert str(path) in str(refused.value) and message in str(refused.value)
-    assert "unpickled and ran" not in capsys.readouterr().out
-
-
-def test_a_model_file_in_npy_format_2_loads_like_format_1(tmp_path):
-    weights = NeuralNetwork({"num_layers": 1, "hidden_size": [4]}).get_weights()
-    boxed = np.empty((), dtype=object)
-    boxed[()] = weights
-    with open(tmp_path / "v2.npy", "wb") as f:
-        np.lib.format.write_array(f, boxed, version=(2, 0), allow_pickle=True)
-    loaded = load_weights(tmp_path / "v2.npy")
-    assert sorted(loaded) == sorted(weights)
-    for key in weights:
-        np.testing.assert_array_equal(loaded[key], weights[key])
 
 
 def test_get_weights_returns_copies_in_input_to_output_order():
@@ -274,39 +205,6 @@ def test_train_py_namespace_builds_the_model(train_module):
 
 
 # -- initialisation --------------------------------------------------------------------------------
-def test_zeros_init_is_all_zero():
-    weights = NeuralNetwork({"weight_init": "zeros", "num_layers": 2, "hidden_size": [50]}).get_weights()
-    assert len(weights) == 6
-    assert all(np.all(v == 0) for v in weights.values())
-
-
-def test_random_init_is_small_gaussian_with_zero_biases():
-    weights = NeuralNetwork({"weight_init": "random", "num_layers": 1, "hidden_size": [300], "seed": 4}).get_weights()
-    W = weights["W0"]
-    assert 0 < W.std() < 0.1 and abs(W.mean()) < 0.1 * W.std()
-    # Gaussian: about 68% within one standard deviation (uniform would give ~58%)
-    assert 0.66 < np.mean(np.abs(W - W.mean()) < W.std()) < 0.70
-    assert all(np.all(weights[k] == 0) for k in weights if k.startswith("b"))
-
-
-def test_xavier_init_has_glorot_scale():
-    """Glorot uniform on [-l, l], l = sqrt(6 / (fan_in + fan_out)): with 156,800 draws in W0 the largest |w|
-    lies within 0.1% of l, and the std is l / sqrt(3) within 1% (a limit off by a few percent fails)."""
-    weights = NeuralNetwork({"weight_init": "xavier", "num_layers": 1, "hidden_size": [200], "seed": 4}).get_weights()
-    # 784x200 and 200x10 draws: the max's slack and the std's tolerance are over 5 standard errors
-    for W, slack, rel in ((weights["W0"], 0.001, 0.01), (weights["W1"], 0.01, 0.05)):
-        n_in, n_out = W.shape
-        limit = math.sqrt(6.0 / (n_in + n_out))
-        assert limit * (1 - slack) < np.abs(W).max() <= limit
-        assert W.std() == pytest.approx(limit / math.sqrt(3), rel=rel)
-
-
-def test_init_is_seeded():
-    def weights(seed):
-        return NeuralNetwork({"num_layers": 1, "hidden_size": [10], "seed": seed}).get_weights()["W0"]
-
-    np.testing.assert_array_equal(weights(1), weights(1))
-    assert not np.array_equal(weights(1), weights(2))
 
 
 def test_log_softmax_is_exact_for_rows_far_apart_in_scale():
