@@ -6,7 +6,7 @@ import runner.proposers
 from conftest import QUICK, QUICK_VALUES, as_record
 from mlp.options import resolve_config
 from runner.pipeline import key_defaults
-from runner.proposers import BayesProposer
+from runner.proposers import BayesProposer, FixedProposer, proposer_for
 from runner.sweep_file import load_sweep
 from store import RunStore
 
@@ -75,3 +75,59 @@ def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monk
     batch = BayesProposer(spec, store, batch_size=8).next_batch()
     assert batch == [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
 
+
+
+def test_a_bayes_sweep_knows_what_is_left_without_fitting_its_model(tmp_path, monkeypatch):
+    """Waiting on runs another runner holds, a bayes sweep asks whether anything is left: a count, never a refit."""
+    spec = bayes_spec(tmp_path, run_cap=2)
+    store = RunStore(tmp_path / "runs.db")
+
+    def no_fit(*args):
+        raise AssertionError("the model was fitted with nothing to propose")
+
+    monkeypatch.setattr(runner.proposers.bayes, "propose", no_fit)
+    proposer = BayesProposer(spec, store, batch_size=2)
+    assert proposer.pending()
+    for lr in (0.01, 0.02):
+        store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": lr}), {"status": "finished"}))
+    assert not proposer.pending()
+    assert proposer.next_batch() == [], "the cap is reached: nothing to propose, so nothing is fitted"
+
+
+def test_a_sweep_files_method_picks_its_proposer_and_given_configurations_are_a_fixed_list(tmp_path):
+    spec, store = bayes_spec(tmp_path, run_cap=3), RunStore(tmp_path / "runs.db")
+    bayes = proposer_for(spec, store, 2)
+    assert type(bayes) is BayesProposer and (bayes.spec, bayes.store, bayes.batch_size) == (spec, store, 2)
+    given = [resolve_config({**QUICK_VALUES, "seed": 5})]
+    fixed = proposer_for(spec, store, 2, configs=given)
+    assert type(fixed) is FixedProposer and fixed.configs == given
+    grid = {**spec, "method": "grid", "parameters": {**spec["parameters"], "learning_rate": {"values": [0.1, 0.2]}}}
+    assert [c["learning_rate"] for c in proposer_for(grid, store, 2).configs] == [0.1, 0.2]
+
+
+def test_a_bayes_rerun_counts_as_done_only_the_runs_that_ended_since_it_began(tmp_path):
+    spec, store = bayes_spec(tmp_path, run_cap=3), RunStore(tmp_path / "runs.db")
+    old, at_start, new, undated = (resolve_config({**QUICK_VALUES, "learning_rate": lr})
+                                   for lr in (0.01, 0.02, 0.03, 0.04))
+    for config, ended_at in ((old, 100.0), (at_start, 200.0), (new, 300.0), (undated, None)):
+        store.record("b", as_record(config, {"status": "finished", "ended_at": ended_at}))
+    proposer = proposer_for(spec, store, 2, rerun_before=200.0)
+    assert proposer.rerun_before == 200.0
+    assert proposer.done_keys() == {store.key(at_start), store.key(new)}, "ended at or after the rerun began"
+    assert proposer.already_done() == 2
+    assert store.key(undated) not in proposer_for(spec, store, 2, rerun_before=0.5).done_keys(), \
+        "a run with no end time ended before any rerun"
+
+
+def test_train_pys_proposer_offers_its_configuration_however_the_store_holds_it(tmp_path):
+    """train.py trains every time: with ``repeat`` a finished configuration is still a candidate, and only what
+    this invocation recorded is done."""
+    store = RunStore(tmp_path / "runs.db")
+    config = resolve_config({**QUICK_VALUES})
+    store.record("train", as_record(config, {"status": "finished"}))
+    proposer = FixedProposer("train", store, [config], repeat=True)
+    assert proposer.done_keys() == set() and proposer.pending()
+    assert list(proposer.candidates(set())) == [config]
+    proposer.recorded.add(store.key(config))
+    assert proposer.done_keys() == {store.key(config)} and not proposer.pending()
+    assert not FixedProposer("train", store, [config]).pending(), "without repeat, a finished run is done"

@@ -31,7 +31,7 @@ def test_a_status_is_its_name_for_sqlite_and_people():
 def test_a_record_takes_status_names_and_only_known_scores():
     record = RunRecord(config={"seed": 1}, status="diverged", scores={"val_acc": 0.5})
     assert record.status is Status.DIVERGED and record.epochs == [] and record.traceback is None
-    with pytest.raises(ValueError, match="unknown scores accuracy; the metrics are train_loss"):
-        RunRecord(config={}, status="finished", scores={"accuracy": 0.5})
+    with pytest.raises(ValueError, match="^unknown scores accuracy, f1; the metrics are train_loss, train_acc, val_loss, "):
+        RunRecord(config={}, status="finished", scores={"f1": 0.5, "accuracy": 0.5})
     assert set(METRICS) == {f"{split}_{name}" for split in ("train", "val", "test") for name in ("loss", "acc")} | \
         {"val_f1", "test_precision", "test_recall", "test_f1"}
