@@ -88,8 +88,9 @@ def test_a_bayes_sweep_knows_what_is_left_without_fitting_its_model(tmp_path, mo
     monkeypatch.setattr(runner.proposers.bayes, "propose", no_fit)
     proposer = BayesProposer(spec, store, batch_size=2)
     assert proposer.pending()
-    for lr in (0.01, 0.02):
-        store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": lr}), {"status": "finished"}))
+    store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.01}), {"status": "finished"}))
+    assert proposer.pending(), "one run left"
+    store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.02}), {"status": "finished"}))
     assert not proposer.pending()
     assert proposer.next_batch() == [], "the cap is reached: nothing to propose, so nothing is fitted"
 
