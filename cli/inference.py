@@ -110,10 +110,7 @@ def main(argv=None):
     with one_line_errors("inference.py"):
         args = parse_arguments(argv)
         config = resolve_config(args)
-        weights = load_weights(find(args.model_path))
-        check_fit(weights, config)
-        model = NeuralNetwork(config)
-        model.set_weights(weights)
+        model = load_model(args.model_path, config)
         data = load_dataset(config["dataset"], args.data_dir, dtype=model.dtype)
     scores = evaluate_model(model, data.X_test, data.y_test)
     print(f"{config['dataset']} test: accuracy {scores['accuracy']:.4f}  precision {scores['precision']:.4f}  "

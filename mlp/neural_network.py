@@ -22,8 +22,7 @@ from .objective_functions import LOSSES, one_hot
 from .optimizers import OPTIMIZERS
 from .options import read_options, resolve_config
 from .training import fit
-from .weights import INPUT_SIZE, N_CLASSES, WeightsError, checked_layers  # noqa: F401 - WeightsError: raised here
-
+from .weights import INPUT_SIZE, N_CLASSES, WeightsError, checked_layers
 
 
 class NeuralNetwork:

@@ -210,7 +210,7 @@ def test_train_py_namespace_builds_the_model(train_module):
 def test_log_softmax_is_exact_for_rows_far_apart_in_scale():
     """Each row is shifted by its own maximum: a row a thousand below another, or a logit of a thousand, loses
     nothing (shifting by the batch's maximum, or adding it, would underflow or overflow exp)."""
-    from mlp.objective_functions import log_softmax
+    from mlp.activations import log_softmax
 
     logits = np.array([[1000.0, 0.0], [-1000.0, -1001.0]])
     expected = np.array([[0.0, -1000.0], [-math.log1p(math.exp(-1)), -1 - math.log1p(math.exp(-1))]])
