@@ -81,9 +81,10 @@ def load_model(model_path, config=None):
     ``.json`` saved beside the weights, else ``best_config.json``, each only if its widths fit the
     weights; else the defaults, with the widths read from the weights (only an activation cannot be).
     """
-    weights = load_weights(find(model_path))
+    path = find(model_path)
+    weights = load_weights(path)
     if config is None:
-        config = _fitting_config(weights, [Path(find(model_path)).with_suffix(".json"), find("best_config.json")])
+        config = _fitting_config(weights, [Path(path).with_suffix(".json"), find("best_config.json")])
     else:
         config = resolve_config(config) if isinstance(config, dict) else read_config(find(config), required=True)
         check_fit(weights, config)

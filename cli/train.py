@@ -77,10 +77,8 @@ def check_can_save(path):
 
 
 def report(run, args, trained):
-    """The run's outcome as the store holds it, trained now or, with --resume, before."""
-    if run["status"] == Status.RUNNING:
-        print(f"run {run['id']} is being trained by another runner ({run['claimed_by']})", file=sys.stderr)
-        return 1
+    """The run's outcome as the store holds it, trained now or, with --resume, before (the pipeline waits out
+    another runner's claim, so the run has ended either way)."""
     if run["status"] in (Status.FAILED, Status.DIVERGED):
         print(f"run {run['id']} {run['status']}: {run['error']}", file=sys.stderr)
         return 1

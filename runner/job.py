@@ -12,6 +12,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
+import numpy as np
+
 from cli import DEFAULT_RUNS_DIR, WANDB_PROJECT
 from mlp import NeuralNetwork
 from mlp.data import load_uint8, validation_split
@@ -82,8 +84,10 @@ def _evaluate(result, model, train, val, test, probe):
     scores = result.record.scores
     last = result.record.epochs[-1]
     scores.update({f"val_{name}": last[f"val_{name}"] for name in FINAL_SCORES})
-    as_graded = NeuralNetwork(model.config)
-    as_graded.set_weights(model.get_weights())
+    as_graded = model
+    if model.dtype != np.float64:
+        as_graded = NeuralNetwork(model.config)
+        as_graded.set_weights(model.get_weights())
     for split, scorer, (X, y) in (("train", model, train), ("test", as_graded, test)):
         evaluated = scorer.evaluate(X, y)
         scores.update({f"{split}_{name}": evaluated[key] for name, key in FINAL_SCORES.items()})
