@@ -5,6 +5,7 @@ Every write goes through a hidden temporary file named after its writer's proces
 file whose writer is alive is a write in progress (another runner's, say), and one whose
 writer is gone is an orphan that anyone may remove. Standard library only.
 """
+import hashlib
 import os
 from pathlib import Path
 
@@ -20,6 +21,15 @@ def pid_alive(pid):
     except PermissionError:
         pass
     return True
+
+
+def file_sha256(path):
+    """The SHA-256 of a file's bytes, in hex: what names a weights file wherever a copy of it goes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def save_atomically(path, write):

@@ -7,6 +7,19 @@ textbook expectation may or may not hold, there are two texts and the section
 picks by the evidence.
 """
 
+TITLES = {
+    "2.1": "Sample images and look-alike classes",
+    "2.2": "Hyperparameter search",
+    "2.3": "Optimizers over the first epochs",
+    "2.4": "Vanishing gradients: sigmoid vs ReLU",
+    "2.5": "Activations and dead neurons",
+    "2.6": "Mean squared error vs cross-entropy",
+    "2.7": "Train vs test accuracy",
+    "2.8": "The best model and its failures",
+    "2.9": "Zeros vs Xavier initialisation",
+    "2.10": "Three MNIST configurations on Fashion-MNIST",
+}
+
 QUESTIONS = {
     "2.1": "Which classes look alike in their raw pixels, and how might that affect the model?",
     "2.2": "Which hyperparameter matters most for validation accuracy, and which configuration is best?",
@@ -72,21 +85,30 @@ WHY_FAST = {
            "did not help this well-conditioned problem at these learning rates.",
 }
 
+LEAD_VANISHING = ("Yes: in sigmoid networks less and less gradient reaches the layers near the input, the more so "
+                  "the deeper the network, while ReLU networks pass it back almost whole; Adam keeps even the "
+                  "deepest sigmoid network training.")
+LEAD_NOT_VANISHING = ("Not in this measurement: the gradient reaching a sigmoid network's first layer does not fall "
+                      "behind ReLU's as depth grows.")
 VANISHING = (
-    "So yes: with sigmoid the gradient shrinks on its way back to the input, the more so the deeper the network, "
-    "while ReLU keeps it. Backpropagation multiplies the error by the activation's slope once per layer; "
+    "Backpropagation multiplies the error by the activation's slope once per layer; "
     "sigmoid's slope is at most {max_slope}, so every sigmoid layer cuts the signal, while ReLU's slope is one "
     "wherever a unit is active. Adam hides much of the cost: it divides each weight's step by the size of that "
     "weight's own recent gradients, so the first layer still takes normal-sized steps, which is why even the "
     "deepest sigmoid network here trains (validation accuracy {sigmoid_acc} against ReLU's {relu_acc}).")
 NOT_VANISHING = (
-    "So the textbook effect does not show in this measurement: sigmoid's first-to-last ratio does not fall below "
-    "ReLU's as depth grows. Backpropagation multiplies the error by the activation's slope once per layer and "
+    "So the textbook effect does not show: sigmoid's first-to-last ratio does not fall below ReLU's as depth grows. "
+    "Backpropagation multiplies the error by the activation's slope once per layer and "
     "sigmoid's slope is at most {max_slope}, but the weights also multiply it, and at these depths and widths "
     "the sum over many units makes up for the small slopes; Adam, which scales each weight's step by its own "
     "gradient size, would hide the effect on learning anyway (validation accuracy {sigmoid_acc} against ReLU's "
     "{relu_acc} at the greatest depth).")
 
+LEAD_DEAD = ("Yes: at this high learning rate a ReLU network loses most of its neurons for good and stops learning, "
+             "with its activations piled at zero and no gradient left in its layers; tanh's neurons saturate at plus "
+             "or minus one instead.")
+LEAD_NOT_DEAD = ("No: at this high learning rate the ReLU network stalls, but few of its neurons die; what differs "
+                 "from tanh is where the activations pile up, not whether the units pass gradient back.")
 DEAD_RELU = (
     "A large step can push a ReLU unit's weights and bias so far that its input is negative for every image; "
     "from then on its output and its slope are zero, no gradient reaches its weights, and nothing can revive it. "
@@ -107,6 +129,7 @@ NO_DEAD_RELU = (
     "which is why dead units never recover, but here the plateau comes from the size of the steps themselves, "
     "which throw the weights back and forth across the minimum.")
 
+LEAD_CROSS_ENTROPY = "Cross-entropy converges faster than mean squared error, with every optimizer tried."
 WHY_CROSS_ENTROPY = (
     "With softmax outputs, cross-entropy's gradient with respect to the logits is just the predicted "
     "probabilities minus the one-hot target, as large as the error itself. Mean squared error multiplies that "
@@ -114,6 +137,7 @@ WHY_CROSS_ENTROPY = (
     "penalty for a wrong class is bounded while cross-entropy's grows without limit as the true class's "
     "probability goes to zero. So cross-entropy pushes hardest where the model is most wrong, and MSE learns "
     "slowly from its worst mistakes.")
+LEAD_LOSS_MIXED = "Not with every optimizer: cross-entropy does not converge faster than mean squared error in every pair."
 MSE_NOT_SLOWER = (
     "That disagrees with the textbook expectation for every optimizer here: cross-entropy's gradient, the "
     "predicted probabilities minus the target, should push harder than MSE's, which the softmax's slope "

@@ -13,7 +13,6 @@ from typing import Callable
 
 import numpy as np
 
-from cli import InputError
 from mlp.data import check_available
 from mlp.options import RUN_OPTIONS
 from runner.job import JobContext
@@ -21,7 +20,9 @@ from runner.pipeline import open_store, run_sweep
 from runner.sweep_file import expand, load_sweep, validate
 from runner.workers import LocalWorkers
 
+from . import answers
 from . import queries as q
+from .queries import SectionError
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEPS = ROOT / "sweeps"
@@ -33,10 +34,6 @@ DESCRIBE_KEYS = ("num_layers", "hidden_size", "activation", "optimizer", "learni
                  "weight_init", "loss", "weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size")
 DEFAULTS = {o.name: o.default for o in RUN_OPTIONS}
 SHOWN_WHEN_SET = {"weight_decay", "lr_schedule", "augment", "flip", "dropout", "train_size"}  # named only when not the default
-
-
-class SectionError(InputError, RuntimeError):
-    """A section cannot be built (e.g. its runs are not in the store); the message says how to fix it."""
 
 
 def fmt(value):
@@ -72,14 +69,21 @@ class Findings:
     """Sentences and the facts they embed, filled in with ``fmt``.
 
     ``add`` writes a sentence of the section's answer (evidence and explanation,
-    read as one paragraph); ``detail`` one of the evidence listed in full below
-    it. Both keep the facts under ``prefix.name`` so the same template can be
-    said of several runs. The templates are kept too: they hold no digit, so
-    every number in a sentence is a fact.
+    read as one paragraph); ``lead`` one that opens the answer, saying it in words
+    before the evidence (it may be written once the evidence is in); ``detail``
+    one of the evidence listed in full below it. All keep the facts under
+    ``prefix.name`` so the same template can be said of several runs; a fact may
+    be said again, never with another value. The templates are kept too: they
+    hold no digit, so every number in a sentence is a fact.
     """
 
     def __init__(self):
         self.templates, self.sentences, self.kinds, self.facts = [], [], [], {}
+        self.n_leads = 0
+
+    def lead(self, template, prefix=None, **facts):
+        self._say("answer", template, prefix, facts, at=self.n_leads)
+        self.n_leads += 1
 
     def add(self, template, prefix=None, **facts):
         self._say("answer", template, prefix, facts)
@@ -90,26 +94,40 @@ class Findings:
     def of_kind(self, kind):
         return [s for s, k in zip(self.sentences, self.kinds) if k == kind]
 
-    def _say(self, kind, template, prefix, facts):
+    def _say(self, kind, template, prefix, facts, at=None):
         for name, value in facts.items():
             key = f"{prefix}.{name}" if prefix else name
-            if key in self.facts:
-                raise KeyError(f"fact {key} is stated twice")
+            if key in self.facts and self.facts[key] != value:
+                raise KeyError(f"fact {key} is stated twice, as {self.facts[key]!r} and {value!r}")
             self.facts[key] = value
-        self.templates.append(template)
-        self.kinds.append(kind)
-        self.sentences.append(template.format(**{k: fmt(v) for k, v in facts.items()}))
+        at = len(self.sentences) if at is None else at
+        self.templates.insert(at, template)
+        self.kinds.insert(at, kind)
+        self.sentences.insert(at, template.format(**{k: fmt(v) for k, v in facts.items()}))
 
 
 @dataclass
 class Section:
     id: str
-    title: str
     figures: dict  # file stem -> matplotlib Figure
     findings: Findings
     tables: dict = field(default_factory=dict)  # name -> rows (dicts) behind the figures, logged to W&B
-    question: str = ""  # what the assignment asks, in our words
     series: dict = field(default_factory=dict)  # W&B key -> per-step values (probe series the report plots)
+    missing: str = None  # why the section could not be built, and the command that fills it in
+
+    @property
+    def title(self):
+        return answers.TITLES[self.id]
+
+    @property
+    def question(self):
+        """What the assignment asks, in our words."""
+        return answers.QUESTIONS[self.id]
+
+    @classmethod
+    def placeholder(cls, section_id, missing):
+        """The section in its place when its input is not at hand: one line saying what fills it."""
+        return cls(section_id, {}, Findings(), missing=missing)
 
 
 @dataclass
@@ -125,6 +143,7 @@ class BuildContext:
     train: bool = True
     transform: Callable = None
     progress: bool = True
+    weights_copies: tuple = (ROOT / "best_model.npy",)  # where a run's weights may be when its runs folder is not
 
     @property
     def data_dir(self):
@@ -159,5 +178,5 @@ class BuildContext:
         runs = q.scored_runs(self.store, spec["name"])
         if not runs:
             raise SectionError(f"no evaluated runs of sweep {spec['name']} in {self.store.path}; "
-                               f"build the section without --no-train to run them")
+                               f"`python -m runner sweeps/{spec['name']}.yaml` trains them")
         return runs

@@ -1,7 +1,8 @@
 """python -m reports.export: write best_model.npy and best_config.json from the run with the highest test F1.
 
-The weights file is copied byte for byte from the run's weights and the config is
-the run's stored train.py options, so ``python inference.py`` (which reads the
+The weights file is copied byte for byte from the run's weights (checked against
+the SHA-256 the store holds, which then names best_model.npy too) and the config
+is the run's stored train.py options, so ``python inference.py`` (which reads the
 pair by default) reproduces the run's stored test metrics exactly.
 """
 import json
@@ -25,8 +26,8 @@ def export(store, out_dir, dataset="mnist"):
     run = q.best_run(store, "test_f1", dataset=dataset)
     if run is None:
         raise StoreError(f"no finished {dataset} run with a test F1 in {store.path}; run a sweep or train.py first")
-    weights_path = Path(run["weights_path"])
-    load_weights(weights_path)  # refuse to ship a missing or corrupt file
+    weights_path = Path(q.weights_file(store, run))
+    load_weights(weights_path)  # refuse to ship a corrupt file
     content = weights_path.read_bytes()
     out_dir = Path(out_dir)
     save_atomically(out_dir / "best_model.npy", lambda f: f.write(content))

@@ -8,6 +8,7 @@ figures are referenced by paths relative to the page.
 """
 import html
 import json
+import os
 from pathlib import Path
 
 from mlp.files import save_atomically
@@ -43,15 +44,19 @@ def _write_text(path, text):
     save_atomically(path, lambda f: f.write(text.encode()))
 
 
-def write_section(section, out):
-    """Write the section's figures and its part, then the page; returns the figure paths."""
+def write_section(section, out, store):
+    """Write the section's figures and its part, naming the ``store`` it was built from (relative to ``out``
+    when that is shorter to say), then the page; returns the figure paths."""
     out = Path(out)
     paths = []
     for stem, figure in section.figures.items():
         path = out / "figures" / f"{section.id}_{stem}.png"
         save_atomically(path, lambda f, figure=figure: figure.savefig(f, format="png", dpi=110))
         paths.append(path)
-    part = {"id": section.id, "title": section.title, "question": section.question,
+    for stale in set((out / "figures").glob(f"{section.id}_*.png")) - set(paths):  # drawn by an earlier build
+        stale.unlink()
+    part = {"id": section.id, "title": section.title, "question": section.question, "store": _relative(store, out),
+            "missing": section.missing,
             "figures": [p.relative_to(out).as_posix() for p in paths],
             "answer": section.findings.of_kind("answer"), "details": section.findings.of_kind("detail"),
             "tables": [name for name, rows in section.tables.items() if rows], "series": list(section.series),
@@ -60,6 +65,16 @@ def write_section(section, out):
     _write_text(out / "sections" / f"{section.id}.json", json.dumps(part, indent=2))
     write_page(out)
     return paths
+
+
+def _relative(path, folder):
+    relative = os.path.relpath(path, folder)
+    return relative if len(relative) < len(str(path)) else str(path)
+
+
+def part_store(part, out):
+    """The store a section part was built from, as a path from here (None for parts that do not say)."""
+    return None if part.get("store") is None else Path(out, part["store"]).resolve()
 
 
 def read_parts(out):
@@ -75,7 +90,8 @@ def write_page(out):
     nav = " ".join(f'<a href="#s{p["id"]}">{p["id"]}</a>' for p in parts)
     blocks = []
     for p in parts:
-        answer = " ".join(html.escape(s) for s in p["answer"])
+        answer = " ".join(html.escape(s) for s in p["answer"]) if not p.get("missing") else \
+            f'<em>Not built: {html.escape(p["missing"])}</em>'
         details = "".join(f"<li>{html.escape(s)}</li>" for s in p["details"])
         images = "".join(f'<figure><img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}"></figure>'
                          for f in p["figures"])

@@ -1,51 +1,96 @@
 """python -m reports.publish: copy the built report and the run store behind it into docs/report/.
 
-The copy ships with the repository, so anyone can read the answers and query
-the runs without training: index.html, its figures, the W&B report's JSON when
-one was written, and runs.db taken with SQLite's backup API (a consistent
-snapshot even while a sweep writes), its weight and probe paths cleared because
-those files are not shipped. The whole folder must stay under 10 MB.
+The copy ships with the repository, so anyone can read the answers, query the
+runs and rebuild every section without training: index.html, its figures and
+section parts, the W&B report's JSON when one was written, runs.db taken with
+SQLite's backup API (a consistent snapshot even while a sweep writes), and the
+probe files the sections read, under probes/. Weights are not shipped, but
+each run keeps its weights' SHA-256, and publishing refuses a store whose best
+run by test F1 is not the shipped best_model.npy. The whole folder must stay
+under 15 MB.
 """
+import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from cli import OneLineParser, add_db_option, exit_with_error
+from mlp.files import file_sha256
 from store import RunStore, StoreError, store_path
 
+from . import queries as q
 from .context import DEFAULT_OUT, ROOT
 
 PROG = "python -m reports.publish"
 DEFAULT_DOCS = ROOT / "docs" / "report"
-MAX_BYTES = 10 * 1024 * 1024
-COPIED = ("index.html", "figures", "sections", "wandb_report.json")
+SHIPPED_MODEL = ROOT / "best_model.npy"
+MAX_BYTES = 15 * 1024 * 1024
+COPIED = ("index.html", "figures", "wandb_report.json")
+PUBLISHED_STORE = "runs.db"
 
 
 def folder_bytes(folder):
     return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())
 
 
-def publish(report, db, docs):
+def check_shipped_model(store, model):
+    """Refuse unless ``model`` is a copy of the weights of the store's best MNIST run by test F1."""
+    run = q.best_run(store)
+    if run is None:
+        raise StoreError(f"{store.path} holds no finished MNIST run with a test F1; there is no best model to ship")
+    if not Path(model).is_file():
+        raise StoreError(f"no {model} to check against run {run['id']}, the store's best by test F1; "
+                         f"write it with `make best`")
+    if run["weights_sha256"] != file_sha256(model):
+        raise StoreError(f"{model} is not the weights of run {run['id']}, the best of {store.path} by test F1; "
+                         f"export it with `make best` (same MLP_DB) before publishing")
+    return run
+
+
+def copy_probes(store, folder):
+    """Each run's probe file still at hand, copied to probes/<run id>.npz in ``folder`` -> {run id: its path
+    relative to ``folder``}."""
+    kept = {}
+    for run in store.runs():
+        if run["probe_path"] and Path(run["probe_path"]).is_file():
+            kept[run["id"]] = f"probes/{run['id']}.npz"
+            (folder / "probes").mkdir(exist_ok=True)
+            shutil.copy2(run["probe_path"], folder / kept[run["id"]])
+    return kept
+
+
+def copy_parts(report, folder):
+    """The section parts, each naming the published store beside it as the one it was built from."""
+    (folder / "sections").mkdir()
+    for source in sorted((report / "sections").glob("*.json")):
+        part = json.loads(source.read_text())
+        part["store"] = PUBLISHED_STORE
+        (folder / "sections" / source.name).write_text(json.dumps(part, indent=2))
+
+
+def publish(report, db, docs, model=SHIPPED_MODEL):
     """Build the copy beside ``docs`` and swap it in only once it is complete and small enough."""
     report, docs = Path(report), Path(docs)
     docs.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report-", dir=docs.parent))
     try:
+        store = RunStore(db, create=False)
+        try:
+            check_shipped_model(store, model)
+            store.snapshot(staging / PUBLISHED_STORE, copy_probes(store, staging))
+        finally:
+            store.close()
         for name in COPIED:
             source = report / name
             if source.is_dir():
                 shutil.copytree(source, staging / name)
             elif source.is_file():
                 shutil.copy2(source, staging / name)
-        store = RunStore(db, create=False)
-        try:
-            store.snapshot(staging / "runs.db")
-        finally:
-            store.close()
+        copy_parts(report, staging)
         size = folder_bytes(staging)
         if size > MAX_BYTES:
-            raise ValueError(f"the published report would take {size / 1e6:.1f} MB, over the 10 MB limit")
+            raise ValueError(f"the published report would take {size / 1e6:.1f} MB, over the 15 MB limit")
         if docs.exists():
             shutil.rmtree(docs)
         staging.rename(docs)
@@ -59,6 +104,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="the built report folder")
     add_db_option(parser)
     parser.add_argument("--docs", default=str(DEFAULT_DOCS), help="where the copy goes")
+    parser.add_argument("--model", default=str(SHIPPED_MODEL), help="the shipped best model it must agree with")
     args = parser.parse_args(argv)
     db = store_path(args.db)
     if not (Path(args.out) / "index.html").is_file():
@@ -66,7 +112,7 @@ def main(argv=None):
     if not db.is_file():
         exit_with_error(PROG, f"no run store at {db}; build the report first with `make report`")
     try:
-        size = publish(args.out, db, args.docs)
+        size = publish(args.out, db, args.docs, args.model)
     except (ValueError, StoreError) as exc:
         exit_with_error(PROG, exc)
     print(f"published {args.docs} ({size / 1e6:.2f} MB): open {args.docs}/index.html, "

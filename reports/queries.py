@@ -5,6 +5,8 @@ plain rows or values, so a section can draw and phrase them and a test can ask
 the same question again. Reads only: nothing here writes to the store.
 """
 
+from pathlib import Path
+
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.inspection import permutation_importance
@@ -12,11 +14,13 @@ from sklearn.metrics import confusion_matrix
 
 from mlp import NeuralNetwork
 from mlp.activations import softmax
+from mlp.command_line import InputError
 from mlp.data import CLASS_NAMES, load_dataset
+from mlp.files import file_sha256
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
-from store import Status, StoreError
+from store import Status
 
 SCORED = (Status.FINISHED, Status.STOPPED)  # evaluated at their end: they have train, val and test metrics
 LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
@@ -57,15 +61,37 @@ def curve(store, run_id, metric, upto=None):
     return [e["epoch"] for e in rows], [e[metric] for e in rows]
 
 
+class SectionError(InputError, RuntimeError):
+    """A section's input is not at hand (its runs, their probes or weights); the message names the command
+    that fills it in."""
+
+
+def _train_again(run):
+    return f"`python -m runner sweeps/{run['sweep']}.yaml --rerun` trains its sweep again"
+
+
 def probe(store, run):
     """The arrays recorded during the run by runner.probes (grad_norm, neuron_grads, act_hist, ...)."""
     path = run["probe_path"]  # resolved by the store
-    try:
-        with np.load(path) as arrays:
-            return {key: arrays[key] for key in arrays.files}
-    except FileNotFoundError:
-        raise StoreError(f"probe file {path} of run {run['id']} is missing; keep the runs folder beside the store "
-                         f"when moving it") from None
+    if path is None or not Path(path).is_file():
+        raise SectionError(f"run {run['id']} of sweep {run['sweep']} has no probe file in {store.folder}; "
+                           f"{_train_again(run)}")
+    with np.load(path) as arrays:
+        return {key: arrays[key] for key in arrays.files}
+
+
+def weights_file(store, run, copies=()):
+    """Where the run's weights are: its own file, else one of ``copies`` (the exported best_model.npy travels
+    where the runs folder does not). A file must have the SHA-256 recorded with the run; only the run's own
+    file of a store older than the hashes is taken without one."""
+    own = run["weights_path"]
+    if own and Path(own).is_file() and run["weights_sha256"] in (None, file_sha256(own)):
+        return own
+    for copy in copies:
+        if run["weights_sha256"] and Path(copy).is_file() and file_sha256(copy) == run["weights_sha256"]:
+            return str(copy)
+    raise SectionError(f"the weights of run {run['id']} are not in {store.folder}, and no copy of them is at hand; "
+                       f"{_train_again(run)}")
 
 
 def best_run(store, metric="test_f1", dataset="mnist", sweep=None):
@@ -274,11 +300,11 @@ def overfitting(store, quantile):
 
 
 # -- 2.8: the best model's errors ------------------------------------------------------------------
-def confusions(store, run, n_gallery, data_dir=None):
-    """The run's stored weights on its test split: confusion matrix, most frequent confusion, and the
+def confusions(run, weights_path, n_gallery, data_dir=None):
+    """The run's weights on its test split: confusion matrix, most frequent confusion, and the
     ``n_gallery`` mistakes made with the highest confidence (softmax probability of the wrong class)."""
     model = NeuralNetwork(run["config"])
-    model.set_weights(load_weights(run["weights_path"]))
+    model.set_weights(load_weights(weights_path))
     data = load_dataset(run["config"]["dataset"], data_dir, dtype=model.dtype)
     scores = evaluate(model, data.X_test, data.y_test)
     probabilities = softmax(scores["logits"])

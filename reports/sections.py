@@ -34,7 +34,7 @@ FASHION_SWEEP, FASHION_DATASET = "fashion", "fashion_mnist"
 # 2.10's tie: 12 of the 6,000 validation images, far above the last-bit noise of float32 across CPUs.
 TIE = 0.002
 SIMPLEST = ("num_layers", "learning_rate", "weight_decay", "augment", "epochs")  # tied runs ordered by these
-# How 2.10 adapts an MNIST configuration to clothing, chosen on Fashion-MNIST *validation* accuracy (see README).
+# How 2.10 adapts an MNIST configuration to clothing, chosen on Fashion-MNIST *validation* accuracy (docs/experiments.md).
 FASHION_EPOCH_FACTOR = 5
 FASHION_ADAPTATION = {"augment": 1, "flip": 0, "dropout": 0.0}
 
@@ -70,14 +70,17 @@ def epoch_series(store, runs, metric, keys, upto=None, names=None):
 
 
 def _model_confusions(ctx, dataset):
-    """The best finished ``dataset`` run's test confusions ranked by pair, or None without a store or a run."""
+    """The best finished ``dataset`` run's test confusions ranked by pair, or None without a store, a run or
+    its weights."""
     try:
         store = ctx.store
-    except StoreError:
+        run = q.best_run(store, dataset=dataset)
+        if run is None:
+            return None
+        weights = q.weights_file(store, run, ctx.weights_copies)
+    except (StoreError, SectionError):
         return None
-    run = q.best_run(store, dataset=dataset)
-    return None if run is None else {"run": run, "pairs": q.ranked_pairs(q.confusions(store, run, 0, ctx.data_dir)
-                                                                         ["matrix"])}
+    return {"run": run, "pairs": q.ranked_pairs(q.confusions(run, weights, 0, ctx.data_dir)["matrix"])}
 
 
 def pair_names(pairs, names, n):
@@ -86,7 +89,7 @@ def pair_names(pairs, names, n):
 
 def samples(ctx):
     """2.1: sample images of each class; which classes are alike in raw pixels, and the best models' confusions."""
-    notes, figs, counts_table, similar_table, tops, overlaps = Findings(), {}, [], [], {}, []
+    notes, figs, counts_table, similar_table, tops, overlaps, alike_names = Findings(), {}, [], [], {}, [], {}
     for dataset in DATASETS:
         data = q.class_samples(dataset, PER_CLASS, ctx.data_dir)
         names, counts = CLASS_NAMES[dataset], data["counts"]
@@ -95,6 +98,7 @@ def samples(ctx):
             "sample", "class", row_labels=names)
         pairs = q.class_similarity(dataset, ctx.data_dir)
         tops[dataset] = pairs[0][2]
+        alike_names[dataset] = [name for name, _ in pair_names(pairs, names, N_PAIRS)]
         notes.add("In {dataset} the class pairs most alike in raw pixels, by the share of their training images "
                   "lying nearer the other class's mean image, are {pairs}.", prefix=f"{dataset}.similar",
                   dataset=dataset, pairs=pair_names(pairs, names, N_PAIRS))
@@ -125,12 +129,15 @@ def samples(ctx):
             {"raw similarity": [v for _, _, v in pairs[:N_SIMILAR_SHOWN]]},
             f"{dataset}: class pairs most alike in raw pixels", "class pair",
             "share nearer the other class's mean image")
+    notes.lead("The classes most alike in raw pixels are {mnist} among the digits and {fashion_mnist} among the "
+               "clothes" + ("; these are also the pairs the trained models confuse most." if overlaps and all(overlaps)
+                            else "."), prefix="alike", **alike_names)
     if overlaps and all(overlaps):
         notes.add(answers.SIMILAR_AND_CONFUSED, prefix="why", fashion_top=tops["fashion_mnist"], mnist_top=tops["mnist"])
     elif overlaps:
         notes.add(answers.SIMILAR_NOT_CONFUSED)
-    return Section("2.1", "Sample images and look-alike classes", figs, notes,
-                   {"class_counts": counts_table, "raw_similarity": similar_table}, question=answers.QUESTIONS["2.1"])
+    return Section("2.1", figs, notes,
+                   {"class_counts": counts_table, "raw_similarity": similar_table})
 
 
 def search(ctx):
@@ -140,12 +147,15 @@ def search(ctx):
     best = q.best_run(store, "val_acc", dataset=None, sweep=sweep)
     if len(runs) < 2 or not table["names"] or best is None:
         raise SectionError(f"sweep {sweep} needs a finished run and at least 2 evaluated runs that differ; "
-                           f"build section 2.2 without --no-train")
+                           "`make report-2.2` trains them")
     importance = q.hyperparameter_importance(store, sweep)
     top = importance[0]
-    notes.add("The most important hyperparameter is {parameter}: shuffling it costs a random forest fitted from the "
-              "{k} varying hyperparameters to validation accuracy {importance} of its score (permutation "
-              "importance), against {second} for the next, {second_parameter}.", prefix="importance",
+    notes.add("Of the hyperparameters, {parameter} matters most for validation accuracy, ahead of {second_parameter}. "
+              "The measure: a random forest fitted to predict each run's validation accuracy from its {k} varying "
+              "hyperparameters "
+              "explains {importance} less of the runs' spread in validation accuracy (its R squared drops by that "
+              "much, out of at most one) when {parameter} is shuffled across the runs, and {second} less when "
+              "{second_parameter} is (permutation importance).", prefix="importance",
               parameter=top["parameter"], k=len(importance), importance=top["importance"],
               second=importance[1]["importance"] if len(importance) > 1 else 0.0,
               second_parameter=importance[1]["parameter"] if len(importance) > 1 else "none")
@@ -169,9 +179,8 @@ def search(ctx):
             "Hyperparameter importance for validation accuracy (random forest)", "hyperparameter",
             "mean score drop when shuffled", errors={name: [r["std"] for r in importance]}),
     }
-    return Section("2.2", "Hyperparameter search", figs, notes,
-                   {"parallel_coordinates_input": table["rows"], "importance": importance},
-                   question=answers.QUESTIONS["2.2"])
+    return Section("2.2", figs, notes,
+                   {"parallel_coordinates_input": table["rows"], "importance": importance})
 
 
 def optimizers(ctx):
@@ -188,6 +197,8 @@ def optimizers(ctx):
               "training loss after epoch {epoch}, each optimizer at its better learning rate: {ranking}.",
               prefix="slowest", optimizer=slowest["optimizer"], lr=slowest["learning_rate"], epoch=slowest["epoch"],
               loss=slowest["loss"], ranking=[(r["optimizer"], r["loss"]) for r in race])
+    notes.lead("{optimizer} converges fastest over the first epochs, and {slowest} slowest.", prefix="fastest",
+               optimizer=fastest["optimizer"], slowest=slowest["optimizer"])
     notes.add(answers.WHY_FAST[fastest["optimizer"] in answers.ADAPTIVE])
     for r in race:
         notes.detail("{optimizer} at learning rate {lr}: training loss {first_loss} after the first epoch, {loss} "
@@ -202,8 +213,7 @@ def optimizers(ctx):
         "val_acc": figures.lines([("", epoch_series(store, runs, "val_acc", keys, FIRST_EPOCHS))],
                                  f"Validation accuracy of each optimizer, {net}", "epoch", "validation accuracy"),
     }
-    return Section("2.3", "Optimizers over the first epochs", figs, notes, {"race": race},
-                   question=answers.QUESTIONS["2.3"])
+    return Section("2.3", figs, notes, {"race": race})
 
 
 def gradients(ctx):
@@ -212,7 +222,7 @@ def gradients(ctx):
     rows = q.gradient_norms(store, sweep, EARLY_STEPS)
     by = {act: [r for r in rows if r["activation"] == act] for act in ("sigmoid", "relu")}
     if not by["sigmoid"] or not by["relu"]:
-        raise SectionError(f"sweep {sweep} needs sigmoid and relu runs; build section 2.4 without --no-train")
+        raise SectionError(f"sweep {sweep} needs sigmoid and relu runs; `make report-2.4` trains them")
     notes.add("Early in training (the median over the first {steps} steps), the ratio of the first hidden layer's "
               "weight-gradient norm to the last hidden layer's is {sigmoid} for sigmoid at {depths} hidden "
               "layers, and {relu} for ReLU.", steps=rows[0]["early_steps"], depths=[r["num_layers"] for r in by["sigmoid"]],
@@ -225,6 +235,7 @@ def gradients(ctx):
     relu_deep = by["relu"][-1]
     vanishing = deep["ratio"] < shallow["ratio"] and deep["ratio"] < relu_deep["ratio"]
     accuracy = {r["id"]: r["val_acc"] for r in runs}
+    notes.lead(answers.LEAD_VANISHING if vanishing else answers.LEAD_NOT_VANISHING)
     notes.add(answers.VANISHING if vanishing else answers.NOT_VANISHING, prefix="why",
               max_slope=float(sigmoid_backward(np.ones(1), sigmoid(np.zeros(1)))[0]), sigmoid_acc=accuracy[deep["run_id"]],
               relu_acc=accuracy[relu_deep["run_id"]])
@@ -247,8 +258,8 @@ def gradients(ctx):
     table = [{k: r[k] for k in ("run_id", "activation", "num_layers", "early_steps", "first", "last", "ratio")}
              for r in rows]
     series_log = {f"grad_norm_first_layer/{r['activation']}_{r['num_layers']}_layers": r["norms"][:, 0] for r in rows}
-    return Section("2.4", "Vanishing gradients: sigmoid vs ReLU", figs, notes, {"ratios": table},
-                   question=answers.QUESTIONS["2.4"], series=series_log)
+    return Section("2.4", figs, notes, {"ratios": table},
+                   series=series_log)
 
 
 def dead_neurons(ctx):
@@ -257,7 +268,7 @@ def dead_neurons(ctx):
     rows = q.dead_neurons(store, sweep)
     relus = [r for r in rows if r["config"]["activation"] == "relu"]
     if not relus:
-        raise SectionError(f"sweep {sweep} has no relu run; build section 2.5 without --no-train")
+        raise SectionError(f"sweep {sweep} has no relu run; `make report-2.5` trains them")
     stalled = min(relus, key=lambda r: (r["val_acc"], r["run_id"]))
     partner = next((r for r in rows if r["config"]["activation"] == "tanh"
                     and r["config"]["optimizer"] == stalled["config"]["optimizer"]), None)
@@ -275,7 +286,9 @@ def dead_neurons(ctx):
         notes.add("With tanh instead, {name} reached {val_acc} with dead fractions {fractions} and gradient norms "
                   "{grads}.", prefix="tanh", name=name[partner["run_id"]], val_acc=partner["val_acc"],
                   fractions=partner["fractions"], grads=partner["last_grads"])
-    notes.add(answers.DEAD_RELU if max(stalled["fractions"]) >= DEAD_MANY else answers.NO_DEAD_RELU)
+    dead_many = max(stalled["fractions"]) >= DEAD_MANY
+    notes.lead(answers.LEAD_DEAD if dead_many else answers.LEAD_NOT_DEAD)
+    notes.add(answers.DEAD_RELU if dead_many else answers.NO_DEAD_RELU)
     if partner is not None and max(partner["fractions"]) >= DEAD_MANY:
         others = [r for r in rows if r["config"]["optimizer"] != stalled["config"]["optimizer"]]
         notes.add(answers.TANH_SATURATED, prefix="others",
@@ -305,8 +318,7 @@ def dead_neurons(ctx):
              for r in rows for i, (d, w, g) in enumerate(zip(r["dead"], r["widths"], r["last_grads"]))]
     series_log = {f"grad_norm/{name[r['run_id']]}/layer {i + 1}": r["norms"][:, i]
                   for r in shown for i in range(r["norms"].shape[1])}
-    return Section("2.5", "Activations and dead neurons", figs, notes, {"dead_neurons": table},
-                   question=answers.QUESTIONS["2.5"], series=series_log)
+    return Section("2.5", figs, notes, {"dead_neurons": table}, series=series_log)
 
 
 def losses(ctx):
@@ -327,8 +339,10 @@ def losses(ctx):
                   mse_epoch=mse["reached"], ce_first=ce["first"], mse_first=mse["first"], ce_last=ce["values"][-1],
                   mse_last=mse["values"][-1])
     if faster_each and all(faster_each):
-        notes.add("So cross-entropy converged faster with every optimizer. " + answers.WHY_CROSS_ENTROPY)
+        notes.lead(answers.LEAD_CROSS_ENTROPY)
+        notes.add(answers.WHY_CROSS_ENTROPY)
     elif faster_each:
+        notes.lead(answers.LEAD_LOSS_MIXED)
         notes.add(answers.MSE_NOT_SLOWER)
     for run in runs:
         notes.detail("{name}: validation accuracy {val_acc} after {epochs} epochs (test accuracy {test_acc}).",
@@ -342,8 +356,7 @@ def losses(ctx):
                                      "validation accuracy")}
     table = [{"run_id": r["id"], "loss": r["config"]["loss"], "optimizer": r["config"]["optimizer"],
               "val_acc": r["val_acc"], "test_acc": r["test_acc"]} for r in runs]
-    return Section("2.6", "Mean squared error vs cross-entropy", figs, notes, {"final": table},
-                   question=answers.QUESTIONS["2.6"])
+    return Section("2.6", figs, notes, {"final": table})
 
 
 def overfitting(ctx):
@@ -352,7 +365,7 @@ def overfitting(ctx):
     result = q.overfitting(store, OVERFIT_QUANTILE)
     rows = result["runs"]
     if not rows:
-        raise SectionError(f"no evaluated runs in {store.path}; build the sweep sections first")
+        raise SectionError(f"no evaluated runs in {store.path}; `make report` trains the sweeps")
     marked = [r for r in rows if r["overfit"]]
     notes = Findings()
     notes.add("Across the store's {n} evaluated runs, the train-test accuracy gap's {quantile} quantile is "
@@ -367,9 +380,13 @@ def overfitting(ctx):
                   test_acc=worst["test_acc"], gap=worst["gap"], marked_epochs=result["marked_epochs"],
                   other_epochs=result["other_epochs"], sweeps=list(result["marked_sweeps"].items()))
     notes.add(answers.OVERFITTING)
+    longest = marked and result["marked_epochs"] > result["other_epochs"]
     if marked:
-        notes.add(answers.OVERFIT_LONGEST if result["marked_epochs"] > result["other_epochs"]
-                  else answers.OVERFIT_NOT_LONGEST)
+        notes.add(answers.OVERFIT_LONGEST if longest else answers.OVERFIT_NOT_LONGEST)
+    notes.lead(("The runs that overfit are mostly the ones trained longest: " if longest else
+                "Overfitting here is not a matter of training time alone: " if marked else
+                "No run overfits by this measure: ") + "{n_marked} of the {n} runs stand out.",
+               n=len(rows), n_marked=len(marked))
     for i, r in enumerate(marked[:N_WORST]):
         notes.detail("Run {run_id} ({sweep}): train accuracy {train_acc}, test accuracy {test_acc}, gap {gap}.",
                      prefix=f"worst{i + 1}", run_id=r["run_id"], sweep=r["sweep"], train_acc=r["train_acc"],
@@ -378,8 +395,7 @@ def overfitting(ctx):
                                  [r["overfit"] for r in rows], f"Train vs test accuracy of {len(rows)} runs",
                                  "train accuracy", "test accuracy",
                                  f"overfitting: gap above its {OVERFIT_QUANTILE} quantile", "other runs")
-    return Section("2.7", "Train vs test accuracy", {"train_vs_test": fig}, notes, {"gaps": rows},
-                   question=answers.QUESTIONS["2.7"])
+    return Section("2.7", {"train_vs_test": fig}, notes, {"gaps": rows})
 
 
 def best_model(ctx):
@@ -388,8 +404,8 @@ def best_model(ctx):
     store = ctx.store
     run = q.best_run(store)
     if run is None:
-        raise SectionError(f"no finished MNIST run in {store.path}; build section 2.8 without --no-train")
-    errors = q.confusions(store, run, GALLERY_SIZE, ctx.data_dir)
+        raise SectionError(f"no finished MNIST run in {store.path}; `make report-2.8` trains sweep best")
+    errors = q.confusions(run, q.weights_file(store, run, ctx.weights_copies), GALLERY_SIZE, ctx.data_dir)
     names = CLASS_NAMES[run["config"]["dataset"]]
     notes = Findings()
     notes.add("The best run by test macro-F1 among the finished {dataset} runs of every sweep is run {run_id} of "
@@ -405,6 +421,9 @@ def best_model(ctx):
     alike = q.class_similarity(run["config"]["dataset"], ctx.data_dir)[:N_PAIRS]
     shared = len({(a, b) for a, b, _ in confused} & {(a, b) for a, b, _ in alike})
     notes.add("{k} of these {n} pairs are among the {n} most alike in raw pixels.", prefix="raw", k=shared, n=N_PAIRS)
+    notes.lead("The best model's few mistakes fall mostly between " + ("classes that look alike in raw pixels"
+               if shared else "classes that are not the most alike in raw pixels") + ": {pairs}.", prefix="errors",
+               pairs=pair_names(q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"]))), names, N_PAIRS))
     notes.add(answers.CONFUSIONS if shared else answers.CONFUSIONS_NOT_RAW)
     notes.detail("Its stored test accuracy is {test_acc} and macro-F1 {test_f1}; its weights file evaluated again "
                  "gives accuracy {accuracy} and F1 {f1}.", prefix="scores", test_acc=run["test_acc"],
@@ -422,8 +441,7 @@ def best_model(ctx):
             errors["images"][:len(shown)].reshape(-1, columns, errors["images"].shape[1]),
             f"Most confident mistakes of run {run['id']} (true as predicted, confidence)", "mistake, most confident "
             "first", "", captions=[captions[i:i + columns] for i in range(0, len(shown), columns)])
-    return Section("2.8", "The best model and its failures", figs, notes, {"mistakes": gallery},
-                   question=answers.QUESTIONS["2.8"])
+    return Section("2.8", figs, notes, {"mistakes": gallery})
 
 
 def init(ctx):
@@ -433,11 +451,19 @@ def init(ctx):
     names = {r["run_id"]: label(r["config"], ("weight_init", "activation")) for r in rows}
     by_init = {init: [r for r in rows if r["config"]["weight_init"] == init] for init in ("zeros", "xavier")}
     if not by_init["zeros"] or not by_init["xavier"]:
-        raise SectionError(f"sweep {sweep} needs zeros and xavier runs; build section 2.9 without --no-train")
-    notes.add("Over the first {steps} iterations the incoming-weight gradient norms of {neurons} neurons of the "
-              "first hidden layer differ from each other by at most {zeros} with zeros initialisation ({zeros_runs}), "
-              "so the neurons get identical updates; with Xavier initialisation they differ by up to {xavier} "
-              "({xavier_runs}).", steps=rows[0]["steps"], neurons=rows[0]["neurons"],
+        raise SectionError(f"sweep {sweep} needs zeros and xavier runs; `make report-2.9` trains them")
+    identical = all(r["spread"] == 0 for r in by_init["zeros"])
+    notes.lead("No: with all weights zero, the neurons of a layer stay identical copies of each other, while Xavier's "
+               "random start makes them differ from the first step." if identical else
+               "They do become different, but only slowly: with all weights zero the neurons of a layer start as "
+               "copies of each other and drift apart only through rounding, while Xavier's random start makes them "
+               "differ from the first step.")
+    notes.add(("The incoming-weight gradient norms of {neurons} neurons of the first hidden layer are identical at "
+               "every one of the first {steps} iterations with zeros initialisation ({zeros_runs}), so the neurons "
+               "get identical updates" if identical else
+               "Over the first {steps} iterations the incoming-weight gradient norms of {neurons} neurons of the "
+               "first hidden layer differ from each other by at most {zeros} with zeros initialisation ({zeros_runs})")
+              + "; with Xavier initialisation they differ by up to {xavier} ({xavier_runs}).", steps=rows[0]["steps"], neurons=rows[0]["neurons"],
               zeros=max(r["spread"] for r in by_init["zeros"]), zeros_runs=[names[r["run_id"]] for r in by_init["zeros"]],
               xavier=[r["spread"] for r in by_init["xavier"]], xavier_runs=[names[r["run_id"]] for r in by_init["xavier"]])
     notes.add(answers.SYMMETRY)
@@ -445,8 +471,8 @@ def init(ctx):
         notes.add(answers.RELU_ZEROS)
     notes.add(answers.WHY_RANDOM)
     for r in rows:
-        notes.detail("{name}: the neurons' gradient norms differ by at most {spread} at any iteration "
-                     "(mean norm {mean}).", prefix=f"run{r['run_id']}", name=names[r["run_id"]], spread=r["spread"],
+        notes.detail("{name}: the neurons' gradient norms " + ("are identical at every iteration" if r["spread"] == 0
+                     else "differ by at most {spread} at any iteration") + " (mean norm {mean}).", prefix=f"run{r['run_id']}", name=names[r["run_id"]], spread=r["spread"],
                      mean=r["mean"])
     panels = [(names[r["run_id"]], [{"label": f"neuron {j + 1}", "x": np.arange(1, r["steps"] + 1),
                                      "y": r["grads"][:, j]} for j in range(r["neurons"])]) for r in rows]
@@ -456,8 +482,7 @@ def init(ctx):
              for r in rows]
     series_log = {f"neuron_grad/{names[r['run_id']]}/neuron {j + 1}": r["grads"][:, j]
                   for r in rows for j in range(r["neurons"])}
-    return Section("2.9", "Zeros vs Xavier initialisation", {"neuron_grads": fig}, notes, {"spread": table},
-                   question=answers.QUESTIONS["2.9"], series=series_log)
+    return Section("2.9", {"neuron_grads": fig}, notes, {"spread": table}, series=series_log)
 
 
 def fashion_ranking(store):
@@ -507,13 +532,13 @@ def fashion(ctx):
     spec, chosen = fashion_choice(ctx, ranked)
     if len(chosen) < N_FASHION:
         raise SectionError(f"section 2.10 needs {N_FASHION} finished MNIST runs that adapt to distinct "
-                           f"configurations in {store.path}, found {len(chosen)}; build sections 2.2 to 2.8 first")
+                           f"configurations in {store.path}, found {len(chosen)}; `make report` trains them")
     sources, configs = [s for s, _ in chosen], [c for _, c in chosen]
     ctx.train_missing(spec, configs)
     runs = q.runs_by_hash(store, FASHION_SWEEP, [store.key(c) for c in configs])
     if None in runs:
         raise SectionError(f"the Fashion-MNIST runs of sweep {FASHION_SWEEP} are not in {store.path}; "
-                           f"build section 2.10 without --no-train")
+                           "`make report-2.10` trains them")
     notes = Findings()
     shift, dropout = FASHION_ADAPTATION["augment"], FASHION_ADAPTATION["dropout"]
     adaptation = ", ".join(["shifts of at most {shift} px" if shift else "no shifts",
@@ -526,7 +551,7 @@ def fashion(ctx):
               "Train each on Fashion-MNIST (sweep {sweep}) with the same network, {factor} times the epochs, "
               + adaptation + ", skipping a configuration whose adapted form repeats one already taken. The "
               "epochs, depth, shifts, mirroring and dropout were chosen on Fashion-MNIST validation accuracy in "
-              "trials outside this store (see the README), never on test accuracy.", n=N_FASHION, tie=TIE,
+              "trials outside this store (docs/experiments.md), never on test accuracy.", n=N_FASHION, tie=TIE,
               sweep=FASHION_SWEEP, factor=FASHION_EPOCH_FACTOR,
               **({"shift": shift} if shift else {}), **({"dropout": dropout} if dropout else {}))
     for i, (source, run) in enumerate(zip(sources, runs)):
@@ -543,7 +568,7 @@ def fashion(ctx):
     winner = max(range(len(runs)), key=lambda i: (runs[i]["test_acc"], -runs[i]["id"]))
     mnist_winner = max(range(len(sources)), key=lambda i: (sources[i]["val_acc"], -sources[i]["id"]))
     by_val = max(range(len(runs)), key=lambda i: (runs[i]["val_acc"], -runs[i]["id"]))
-    notes.add("The best on Fashion-MNIST test accuracy is configuration {rank}, at {test_acc}; the MNIST winner by "
+    notes.lead("The best on Fashion-MNIST test accuracy is configuration {rank}, at {test_acc}; the MNIST winner by "
               "validation accuracy, configuration {mnist_rank}, " + ("also won there" if winner == mnist_winner
                                                                      else "reached {mnist_winner_acc} there") +
               ". By Fashion-MNIST validation accuracy the best is configuration {val_rank}, at {val_acc}.",
@@ -568,8 +593,7 @@ def fashion(ctx):
     table = [{"mnist_run": s["id"], "fashion_run": r["id"], "mnist_val_acc": s["val_acc"],
               "mnist_test_acc": s["test_acc"], "fashion_val_acc": r["val_acc"], "fashion_test_acc": r["test_acc"],
               "fashion_test_f1": r["test_f1"]} for s, r in zip(sources, runs)]
-    return Section("2.10", "Three MNIST configurations on Fashion-MNIST", figs, notes, {"configurations": table},
-                   question=answers.QUESTIONS["2.10"])
+    return Section("2.10", figs, notes, {"configurations": table})
 
 
 SECTIONS = {"2.1": samples, "2.2": search, "2.3": optimizers, "2.4": gradients, "2.5": dead_neurons,

@@ -19,7 +19,7 @@ from store import RunStore, StoreError
 
 from . import queries as q
 from .context import DEFAULT_OUT
-from .html import read_parts
+from .html import part_store, read_parts
 
 PROG = "python -m reports.wandb_report"
 TITLE = "MLP on MNIST and Fashion-MNIST: ten questions answered"
@@ -116,8 +116,9 @@ def build(parts, project, entity, store):
                         "every number in the text is read from the store.")]
     plain = []
     for part in parts:
-        heading, text = f"{part['id']} {part['title']}", " ".join(part["answer"])
-        grids = panels(wr, part)
+        heading = f"{part['id']} {part['title']}"
+        text = f"Not built: {part['missing']}" if part.get("missing") else " ".join(part["answer"])
+        grids = [] if part.get("missing") else panels(wr, part)
         blocks += [wr.H2(text=heading), wr.P(text=part["question"]), wr.P(text=text)]
         if part["details"]:
             blocks.append(wr.UnorderedList(items=part["details"]))
@@ -143,11 +144,20 @@ def _plain(panel):
     return public(json.loads(json.dumps(dataclasses.asdict(panel), default=str)))
 
 
+def built_from(parts, out):
+    """The one store the sections were built from (None when they do not say: then $MLP_DB or runs.db)."""
+    stores = {part_store(part, out) for part in parts} - {None}
+    if len(stores) > 1:
+        raise StoreError(f"the sections in {out} were built from different stores ({', '.join(map(str, sorted(stores)))}); "
+                         f"rebuild them from one with `make report`, or name it with --db")
+    return stores.pop() if stores else None
+
+
 def main(argv=None):
     parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
     parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read")
-    parser.add_argument("--db", default=None, help="the run store behind the report (else $MLP_DB, else runs.db); "
-                                                   "online, the saved report's URL is recorded there")
+    parser.add_argument("--db", default=None, help="the run store behind the report (else the one its sections "
+                                                   "were built from); online, the saved report's URL is recorded there")
     parser.add_argument("-wp", "--wandb_project", default=WANDB_PROJECT, help="W&B project")
     parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
     parser.add_argument("--wandb_mode", choices=("auto", "online", "offline"), default="auto",
@@ -164,7 +174,7 @@ def main(argv=None):
         entity = wandb.Api().default_entity
     entity = entity or ""  # offline without --wandb_entity: left for whoever publishes to fill in
     try:
-        store = RunStore(args.db, create=False)
+        store = RunStore(args.db or built_from(parts, args.out), create=False)
     except StoreError as exc:
         exit_with_error(PROG, exc)
     report, plain = build(parts, args.wandb_project, entity, store)

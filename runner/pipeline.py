@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mlp.files import remove_orphans, save_atomically
+from mlp.files import file_sha256, remove_orphans, save_atomically
 from mlp.options import resolve_config
 from store import RunRecord, RunStore, Status
 
@@ -164,16 +164,18 @@ def _write_and_record(store, sweep, runs_dir, result, run_id):
 
 def save_files(result, stem):
     """Weights as ``np.save(get_weights())`` with the resolved config beside them (so any .npy can be rebuilt)
-    and the probe arrays, at ``stem`` + .npy/.json/.probe.npz; the record gets their paths."""
+    and the probe arrays, at ``stem`` + .npy/.json/.probe.npz; the record gets their paths and the weights'
+    SHA-256."""
     record = result.record
     if result.weights is None or not record.status.keeps_files:  # nothing worth keeping
         return
     record.weights_path = str(stem.with_suffix(".npy"))
     save_atomically(record.weights_path, lambda f: np.save(f, result.weights, allow_pickle=True))
+    record.weights_sha256 = file_sha256(record.weights_path)
     save_atomically(stem.with_suffix(".json"),
                     lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()))
     record.probe_path = str(stem.with_suffix(".probe.npz"))
-    save_atomically(record.probe_path, lambda f: np.savez(f, **result.probe))
+    save_atomically(record.probe_path, lambda f: np.savez_compressed(f, **result.probe))
 
 
 class _Bar:

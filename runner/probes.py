@@ -35,7 +35,7 @@ class Probe:
             self.neuron_grads.append(np.linalg.norm(hidden[0].grad_W[:, :N_TRACKED_NEURONS], axis=0))
 
     def arrays(self, model, X_sample):
-        """The probe arrays plus activation statistics of ``model`` on ``X_sample`` (saved with np.savez)."""
+        """The probe arrays plus activation statistics of ``model`` on ``X_sample`` (saved with np.savez_compressed)."""
         model.forward(X_sample)
         hidden = [layer.A for layer in model.layers[:-1]]
         low = min(float(a.min()) for a in hidden)

@@ -25,7 +25,7 @@ import sqlite_utils
 from cli import InputError
 from mlp.files import pid_alive
 
-from .migrations import MIGRATIONS, NAMES, relative_to
+from .migrations import MIGRATIONS, NAMES, locate, relative_to
 from .run import FINAL, METRICS, Status
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
@@ -38,8 +38,10 @@ RUN_COLUMNS = {
     **{m: float for m in METRICS},
     "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str,
     "claimed_by": str, "lease_until": float, "attempts": int, "repeat": int, "traceback": str,
+    "weights_sha256": str,
 }
-RECORDED = ("started_at", "ended_at", "seconds", "weights_path", "probe_path", "wandb_run_id", "error", "traceback")
+RECORDED = ("started_at", "ended_at", "seconds", "weights_path", "weights_sha256", "probe_path", "wandb_run_id",
+            "error", "traceback")
 EPOCH_COLUMNS = {"run_id": int, "epoch": int, "train_loss": float, "train_acc": float,
                  "val_loss": float, "val_acc": float, "val_f1": float,
                  "learning_rate": float, "seconds": float}
@@ -325,13 +327,17 @@ class RunStore:
                                f"ORDER BY sweep, status", args).fetchall()
         return {(sweep, status): n for sweep, status, n in rows}
 
-    def snapshot(self, target):
-        """Copy this store to ``target`` as one self-contained file (SQLite's backup API: consistent while
-        runners write), without the paths of its weight and probe files, which do not travel with it."""
+    def snapshot(self, target, probe_paths=None):
+        """Copy this store to ``target`` as one file (SQLite's backup API: consistent while runners write).
+        Weights do not travel with it: their paths are cleared, their hashes kept. Probe files travel where
+        the caller copied them: ``probe_paths`` maps a run id to its copy's path relative to ``target``'s
+        folder; the other runs' probe paths are cleared."""
         copy = sqlite3.connect(target)
         try:
             self.db.conn.backup(copy)
             copy.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
+            copy.executemany("UPDATE runs SET probe_path = ? WHERE id = ?",
+                             [(path, run_id) for run_id, path in (probe_paths or {}).items()])
             copy.commit()
             copy.execute("VACUUM")
             copy.execute("PRAGMA journal_mode = WAL")  # the store's own mode: a query then leaves the file as it is
@@ -339,20 +345,7 @@ class RunStore:
             copy.close()
 
     def resolve(self, stored):
-        """A stored file path -> where the file is: relative paths from the store's folder; an absolute
-        one as it is if it exists, else the longest tail of it (at least sweep/file) found in the folder,
-        which is where a store moved with its runs folder keeps them."""
-        if stored is None:
-            return None
-        path = Path(stored)
-        if not path.is_absolute():
-            return str(self.folder / path)
-        if not path.exists():
-            for start in range(1, len(path.parts) - 1):
-                moved = self.folder.joinpath(*path.parts[start:])
-                if moved.exists():
-                    return str(moved)
-        return str(path)
+        return locate(self.folder, stored)
 
     def get(self, run_id):
         rows = self.runs(match={"id": run_id})

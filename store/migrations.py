@@ -9,6 +9,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from mlp.files import file_sha256
+
 MIGRATIONS = sqlite_utils.Migrations("mlp-sweeps-store")
 NAMES = []  # ours, in the order they apply: a store's schema version is how many it has
 
@@ -85,6 +87,18 @@ def m007_tracebacks(db):
     db["runs"].add_column("traceback", str)
 
 
+@migration
+def m008_weights_hashes(db):
+    """Each run's weights file is named by its SHA-256, so a copy of it (best_model.npy) can be traced to its
+    run after the store has travelled without the runs folder; filled in for the files still at hand."""
+    db["runs"].add_column("weights_sha256", str)
+    folder = Path(db.execute("PRAGMA database_list").fetchone()[2]).resolve().parent
+    for run_id, stored in db.execute("SELECT id, weights_path FROM runs WHERE weights_path IS NOT NULL").fetchall():
+        path = Path(locate(folder, stored))
+        if path.is_file():
+            db.execute("UPDATE runs SET weights_sha256 = ? WHERE id = ?", [file_sha256(path), run_id])
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:
@@ -93,3 +107,20 @@ def relative_to(folder, path):
         return str(Path(path).relative_to(folder))
     except ValueError:
         return str(path)
+
+
+def locate(folder, stored):
+    """A stored file path -> where the file is: relative paths from the store's ``folder``; an absolute
+    one as it is if it exists, else the longest tail of it (at least sweep/file) found in the folder,
+    which is where a store moved with its runs folder keeps them."""
+    if stored is None:
+        return None
+    path = Path(stored)
+    if not path.is_absolute():
+        return str(folder / path)
+    if not path.exists():
+        for start in range(1, len(path.parts) - 1):
+            moved = folder.joinpath(*path.parts[start:])
+            if moved.exists():
+                return str(moved)
+    return str(path)

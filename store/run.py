@@ -56,7 +56,8 @@ class RunRecord:
 
     ``scores`` maps METRICS names to values; ``epochs`` holds one dict of per-epoch metrics each.
     The arrays a run produces (weights, probes) never ride here: the runner writes them to files
-    and fills in their paths.
+    and fills in their paths, and the weights file's SHA-256 (which names the model wherever a copy of
+    that file goes, such as the exported best_model.npy).
     """
 
     config: dict
@@ -67,6 +68,7 @@ class RunRecord:
     ended_at: float = None
     seconds: float = None
     weights_path: str = None
+    weights_sha256: str = None
     probe_path: str = None
     wandb_run_id: str = None
     error: str = None

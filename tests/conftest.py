@@ -9,6 +9,7 @@ a mirror): never a skip.
 """
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -168,3 +169,22 @@ def wait_for(condition, timeout=120):
             return True
         time.sleep(0.2)
     raise AssertionError("timed out waiting")
+
+
+# What a fresh clone lacks: generated files (git ignores them) and the tools' folders.
+NOT_IN_A_CLONE = {".git", ".venv", "runs", "wandb", "mutants", "report", ".pytest_cache", ".hypothesis", "runs.db",
+                  "runs.db-wal", "runs.db-shm"}
+
+
+def copy_checkout(root):
+    """This checkout as a fresh clone has it, copied to ``root`` (symlinks kept, no caches) -> ``root``."""
+    shutil.copytree(REPO, root, symlinks=True,
+                    ignore=lambda folder, names: NOT_IN_A_CLONE & set(names) if Path(folder) == REPO else
+                    {n for n in names if n == "__pycache__"})
+    return root
+
+
+def clean_env(home, data_dir, **extra):
+    """A user's environment: an empty HOME, the data folder, one BLAS thread, none of the suite's settings."""
+    return {"PATH": os.environ["PATH"], "HOME": str(home), "MLP_DATA_DIR": str(data_dir),
+            "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **extra}

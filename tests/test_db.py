@@ -66,6 +66,10 @@ def test_a_store_made_by_older_code_opens_lists_and_resumes_with_zero_retraining
     store = RunStore(old / "runs.db", create=False)
     assert store.schema_version == len(NAMES)
     assert [r["attempts"] for r in store.runs()] == [1, 1, 1]
+    assert [r["weights_sha256"] for r in store.runs()] == [  # m008 names the files it finds by their hash
+        hashlib.sha256(Path(r["weights_path"]).read_bytes()).hexdigest() if r["weights_path"] else None
+        for r in store.runs()]
+    assert all(r["weights_sha256"] for r in store.runs())
     assert_weights_reproduce(store, old, mnist)
 
 

@@ -1,5 +1,6 @@
 """runner/pipeline.py: a run's one path from claim to row, with its pool passed in: resume after kill -9, worker
 deaths, failures that never stop a sweep, runners sharing a store, the progress bar."""
+import hashlib
 import json
 import os
 import re
@@ -64,6 +65,7 @@ def assert_complete(tmp_path, spec_file, data):
     assert all(r["status"] == "finished" for r in rows), [r["status"] for r in rows]
     for row in rows:
         assert len(store.epochs(row["id"])) == row["config"]["epochs"]
+        assert row["weights_sha256"] == hashlib.sha256(Path(row["weights_path"]).read_bytes()).hexdigest()
         model = NeuralNetwork(row["config"])
         model.set_weights(load_weights(row["weights_path"]))
         X_test = data.X_test.astype(model.dtype)

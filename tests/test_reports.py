@@ -7,6 +7,7 @@ from the store's rows, epochs and probe files, and every number in its
 sentences must be one of them, written in the HTML page.
 """
 import copy
+import hashlib
 import html
 import json
 import re
@@ -116,7 +117,8 @@ def facts_2_1(store):
         rates = confusion_matrix(data.y_train, predicted, normalize="true")
         alike = [(a, b, v / 2) for a, b, v in pairs_of(rates)]
         tops[dataset] = alike[0][2]
-        facts |= {f"{dataset}.similar.dataset": dataset, f"{dataset}.similar.pairs": named(alike, names)}
+        facts |= {f"{dataset}.similar.dataset": dataset, f"{dataset}.similar.pairs": named(alike, names),
+                  f"alike.{dataset}": [name for name, _ in named(alike, names)]}
         run = best_of(store, dataset)
         if run is not None:
             _, scores = predictions_of(run)
@@ -176,7 +178,7 @@ def facts_2_3(store):
     for which, (name, (epoch, loss, lr, first, _)) in (("fastest", ranking[0]), ("slowest", ranking[-1])):
         facts |= {f"{which}.epoch": epoch, f"{which}.optimizer": name, f"{which}.lr": lr, f"{which}.loss": loss}
     facts |= {"fastest.first_loss": ranking[0][1][3], "fastest.second": ranking[1][0],
-              "fastest.second_loss": ranking[1][1][1],
+              "fastest.second_loss": ranking[1][1][1], "fastest.slowest": ranking[-1][0],
               "slowest.ranking": [(name, loss) for name, (_, loss, *_) in ranking]}
     for name, (epoch, loss, lr, first, run_id) in ranking:
         facts |= {f"run{run_id}.optimizer": name, f"run{run_id}.lr": lr, f"run{run_id}.first_loss": first,
@@ -433,7 +435,7 @@ def test_export_writes_a_pair_that_inference_scores_exactly(built, tmp_path, inf
         assert scores["accuracy" if name == "acc" else name] == run[f"test_{name}"]
 
 
-@pytest.mark.parametrize("case", ["unknown section", "missing store", "empty store", "export from an empty store"])
+@pytest.mark.parametrize("case", ["unknown section", "missing store", "export from an empty store"])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     out = tmp_path / "report"
     if "empty store" in case:
@@ -448,10 +450,44 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, case):
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert {"unknown section": "invalid choice", "missing store": "no run store",
-            "empty store": "no evaluated runs of sweep optimizers",
             "export from an empty store": "no finished mnist run"}[case] in result.stderr
     assert not out.exists()
     assert (tmp_path / "runs.db").exists() == ("empty store" in case)
+
+
+def test_a_section_without_its_input_says_so_in_its_place_and_the_others_build(tmp_path):
+    """An empty store: 2.1 needs only the images and builds; 2.3 and 2.4 say which command trains their runs."""
+    RunStore(tmp_path / "runs.db").close()
+    out = tmp_path / "report"
+    result = subprocess.run([sys.executable, "-m", "reports", "all", "--no-train", "--db", str(tmp_path / "runs.db"),
+                             "--out", str(out), "--wandb_mode", "disabled"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "python -m reports: error: 9 of 10 sections lack their input (2.2, 2.3, 2.4, 2.5, 2.6, 2.9, 2.8, 2.10, 2.7): "
+        "each says in the report what fills it in"]
+    page = (out / "index.html").read_text()
+    assert "Traceback" not in result.stdout + result.stderr
+    for sweep in ("optimizers", "gradients"):
+        assert html.escape(f"Not built: no evaluated runs of sweep {sweep} in {tmp_path / 'runs.db'}; "
+                           f"`python -m runner sweeps/{sweep}.yaml` trains them") in page
+    parts = {p.stem: json.loads(p.read_text()) for p in (out / "sections").glob("*.json")}
+    assert len(parts) == 10 and [i for i, p in parts.items() if not p["missing"]] == ["2.1"]
+    assert parts["2.1"]["figures"] and all(not p["figures"] for i, p in parts.items() if i != "2.1")
+    assert RunStore(tmp_path / "runs.db", create=False).db.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+
+
+def test_a_weights_copy_stands_in_for_a_run_only_with_the_runs_hash(built, tmp_path):
+    run = dict(best_mnist(built.store))
+    copy, other = tmp_path / "best_model.npy", tmp_path / "other.npy"
+    copy.write_bytes(Path(run["weights_path"]).read_bytes())
+    other.write_bytes(copy.read_bytes()[:-1] + b"\0")
+    assert q.weights_file(built.store, run, [other, copy]) == run["weights_path"]  # its own file first
+    run["weights_path"] = None  # as in the published store
+    assert q.weights_file(built.store, run, [other, copy]) == str(copy)
+    with pytest.raises(q.SectionError, match=f"the weights of run {run['id']} are not in .*"
+                                             f"`python -m runner sweeps/{run['sweep']}.yaml --rerun`"):
+        q.weights_file(built.store, run, [other])
 
 
 def test_wandb_gets_the_same_panels_and_tables(built, tmp_path):
@@ -502,14 +538,33 @@ def test_wandb_report_object_builds_offline(built):
     assert sum(len(g.panels) for g in grids) == sum(len(s["panels"]) for s in plain["sections"])
 
 
-def test_publish_copies_the_report_and_a_weightless_store_under_ten_megabytes(built, tmp_path):
+def publish(built, docs, model):
+    return subprocess.run([sys.executable, "-m", "reports.publish", "--out", str(built.out), "--db", built.ctx.db,
+                           "--docs", str(docs), "--model", str(model)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_publish_refuses_a_best_model_that_is_not_the_stores_best_run(built, tmp_path):
+    run = export(built.store, tmp_path)
+    worse = min(built.store.runs(status="finished", match={"dataset": "mnist"}, has="test_f1"),
+                key=lambda r: r["test_f1"])
+    (tmp_path / "best_model.npy").write_bytes(Path(worse["weights_path"]).read_bytes())
+    result = publish(built, tmp_path / "docs", tmp_path / "best_model.npy")
+    assert result.returncode == 2 and result.stderr.strip().splitlines() == [
+        f"python -m reports.publish: error: {tmp_path / 'best_model.npy'} is not the weights of run {run['id']}, the "
+        f"best of {Path(built.ctx.db).resolve()} by test F1; export it with `make best` (same MLP_DB) before publishing"]
+    assert not (tmp_path / "docs").exists() and not list(tmp_path.glob(".report-*"))
+
+
+def test_publish_copies_the_report_its_store_and_probes_without_weights_under_fifteen_megabytes(built, tmp_path):
     docs = tmp_path / "docs" / "report"
-    result = subprocess.run([sys.executable, "-m", "reports.publish", "--out", str(built.out), "--db", built.ctx.db,
-                             "--docs", str(docs)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = export(built.store, tmp_path)
+    result = publish(built, docs, tmp_path / "best_model.npy")
     assert result.returncode == 0, result.stderr
     assert (docs / "index.html").read_text() == built.page
     assert {p.name for p in (docs / "figures").iterdir()} == {p.name for p in (built.out / "figures").iterdir()}
-    assert sum(p.stat().st_size for p in docs.rglob("*") if p.is_file()) < 10 * 1024 * 1024
+    assert sum(p.stat().st_size for p in docs.rglob("*") if p.is_file()) < 15 * 1024 * 1024
+    assert {json.loads(p.read_text())["store"] for p in (docs / "sections").glob("*.json")} == {"runs.db"}
     assert not list(docs.glob("runs.db-*"))  # one self-contained file, no WAL beside it
     shipped = (docs / "runs.db").read_bytes()
     queried = subprocess.run([sys.executable, "-m", "store", "--db", str(docs / "runs.db"), "sweeps"], cwd=ROOT,
@@ -518,8 +573,12 @@ def test_publish_copies_the_report_and_a_weightless_store_under_ten_megabytes(bu
     copy = RunStore(docs / "runs.db", create=False)
     assert copy.db.execute("SELECT COUNT(*) FROM runs").fetchone() == built.store.db.execute(
         "SELECT COUNT(*) FROM runs").fetchone()
-    assert copy.db.execute("SELECT COUNT(*) FROM runs WHERE weights_path IS NOT NULL OR probe_path IS NOT NULL"
-                           ).fetchone()[0] == 0
+    assert copy.db.execute("SELECT COUNT(*) FROM runs WHERE weights_path IS NOT NULL").fetchone()[0] == 0
+    assert copy.get(run["id"])["weights_sha256"] == hashlib.sha256((tmp_path / "best_model.npy").read_bytes()).hexdigest()
+    probed = [r for r in built.store.runs() if r["probe_path"]]
+    assert probed and [(r["id"], Path(r["probe_path"]).read_bytes()) for r in copy.runs() if r["probe_path"]] == [
+        (r["id"], Path(r["probe_path"]).read_bytes()) for r in probed]  # each probe file beside the copy
+    assert all(Path(r["probe_path"]).parent == docs / "probes" for r in copy.runs() if r["probe_path"])
     listed = subprocess.run([sys.executable, "-m", "store", "--db", str(docs / "runs.db"), "list", "--sweep", "fashion"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and listed.stdout.count("fashion") == S.N_FASHION

@@ -5,7 +5,6 @@ environment but the data folder. Each check uses only the skeleton's names (``an
 The copy matters: its ``ann`` must resolve to the copy's own ``mlp/``, so the door works without the
 project installed (``make fresh-check`` does the same in a bare venv with only ``requirements.txt``)."""
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -14,22 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from conftest import clean_env, copy_checkout
+
 REPO = Path(__file__).resolve().parents[1]
-NOT_COPIED = {".git", ".venv", "runs", "wandb", "mutants", "report", ".pytest_cache", ".hypothesis", "runs.db",
-              "runs.db-wal", "runs.db-shm"}
 
 
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory, data_dir):
-    root = tmp_path_factory.mktemp("skeleton") / "checkout"
-    shutil.copytree(REPO, root, symlinks=True,
-                    ignore=lambda folder, names: NOT_COPIED & set(names) if Path(folder) == REPO else
-                    {n for n in names if n == "__pycache__"})
+    root = copy_checkout(tmp_path_factory.mktemp("skeleton") / "checkout")
     shutil.copy(REPO / "tests" / "skeleton_grader.py", root / "src")
-    home = tmp_path_factory.mktemp("home")
-    env = {"PATH": os.environ["PATH"], "HOME": str(home), "MLP_DATA_DIR": str(data_dir),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return root, env
+    return root, clean_env(tmp_path_factory.mktemp("home"), data_dir)
 
 
 def grade(checkout, check):
