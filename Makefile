@@ -57,10 +57,10 @@ report:  ## every analysis 2.1-2.10 into report/index.html, training only what t
 report-%:  ## one analysis section of the report: make report-2.3
 	$(PY) -m reports $* --jobs $(JOBS) $(REPORT_FLAGS)
 
-wandb-report:  ## the W&B report built by code from report/ (saved online after `wandb login`, else report/wandb_report.json)
+wandb-report:  ## the W&B report built by code from report/ and the store it was built from (saved online after `wandb login`, else report/wandb_report.json)
 	$(PY) -m reports.wandb_report
 
-publish:  ## rebuild the report from the store (training what it lacks) and copy it with runs.db into docs/report/
+publish:  ## rebuild the report from the store (training what it lacks) and copy it with runs.db and its probes into docs/report/; `make best` first
 	$(PY) -m reports all --jobs $(JOBS) $(REPORT_FLAGS)
 	$(PY) -m reports.wandb_report --wandb_mode offline
 	$(PY) -m reports.publish

@@ -137,7 +137,8 @@ WHY_CROSS_ENTROPY = (
     "penalty for a wrong class is bounded while cross-entropy's grows without limit as the true class's "
     "probability goes to zero. So cross-entropy pushes hardest where the model is most wrong, and MSE learns "
     "slowly from its worst mistakes.")
-LEAD_LOSS_MIXED = "Not with every optimizer: cross-entropy does not converge faster than mean squared error in every pair."
+LEAD_LOSS_MIXED = ("Not with every optimizer: cross-entropy does not converge faster than mean squared error in "
+                   "every pair.")
 MSE_NOT_SLOWER = (
     "That disagrees with the textbook expectation for every optimizer here: cross-entropy's gradient, the "
     "predicted probabilities minus the target, should push harder than MSE's, which the softmax's slope "

@@ -20,6 +20,7 @@ from mlp.files import file_sha256
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
+from runner.job import JobContext
 from store import Status
 
 SCORED = (Status.FINISHED, Status.STOPPED)  # evaluated at their end: they have train, val and test metrics
@@ -67,6 +68,8 @@ class SectionError(InputError, RuntimeError):
 
 
 def _train_again(run):
+    if run["sweep"] == JobContext.sweep:
+        return "train.py with its flags trains it again"
     return f"`python -m runner sweeps/{run['sweep']}.yaml --rerun` trains its sweep again"
 
 
@@ -85,8 +88,11 @@ def weights_file(store, run, copies=()):
     where the runs folder does not). A file must have the SHA-256 recorded with the run; only the run's own
     file of a store older than the hashes is taken without one."""
     own = run["weights_path"]
-    if own and Path(own).is_file() and run["weights_sha256"] in (None, file_sha256(own)):
-        return own
+    if own and Path(own).is_file():
+        if run["weights_sha256"] in (None, file_sha256(own)):
+            return own
+        raise SectionError(f"weights file {own} of run {run['id']} is not the file the run recorded (its SHA-256 "
+                           f"differs); {_train_again(run)}")
     for copy in copies:
         if run["weights_sha256"] and Path(copy).is_file() and file_sha256(copy) == run["weights_sha256"]:
             return str(copy)

@@ -34,7 +34,8 @@ FASHION_SWEEP, FASHION_DATASET = "fashion", "fashion_mnist"
 # 2.10's tie: 12 of the 6,000 validation images, far above the last-bit noise of float32 across CPUs.
 TIE = 0.002
 SIMPLEST = ("num_layers", "learning_rate", "weight_decay", "augment", "epochs")  # tied runs ordered by these
-# How 2.10 adapts an MNIST configuration to clothing, chosen on Fashion-MNIST *validation* accuracy (docs/experiments.md).
+# How 2.10 adapts an MNIST configuration to clothing, chosen on Fashion-MNIST *validation* accuracy
+# (docs/experiments.md).
 FASHION_EPOCH_FACTOR = 5
 FASHION_ADAPTATION = {"augment": 1, "flip": 0, "dropout": 0.0}
 
@@ -455,15 +456,15 @@ def init(ctx):
     identical = all(r["spread"] == 0 for r in by_init["zeros"])
     notes.lead("No: with all weights zero, the neurons of a layer stay identical copies of each other, while Xavier's "
                "random start makes them differ from the first step." if identical else
-               "They do become different, but only slowly: with all weights zero the neurons of a layer start as "
-               "copies of each other and drift apart only through rounding, while Xavier's random start makes them "
-               "differ from the first step.")
+               "They do become different here, although with all weights zero the neurons of a layer start as "
+               "copies of each other; Xavier's random start makes them differ from the first step.")
     notes.add(("The incoming-weight gradient norms of {neurons} neurons of the first hidden layer are identical at "
                "every one of the first {steps} iterations with zeros initialisation ({zeros_runs}), so the neurons "
                "get identical updates" if identical else
                "Over the first {steps} iterations the incoming-weight gradient norms of {neurons} neurons of the "
                "first hidden layer differ from each other by at most {zeros} with zeros initialisation ({zeros_runs})")
-              + "; with Xavier initialisation they differ by up to {xavier} ({xavier_runs}).", steps=rows[0]["steps"], neurons=rows[0]["neurons"],
+              + "; with Xavier initialisation they differ by up to {xavier} ({xavier_runs}).",
+              steps=rows[0]["steps"], neurons=rows[0]["neurons"],
               zeros=max(r["spread"] for r in by_init["zeros"]), zeros_runs=[names[r["run_id"]] for r in by_init["zeros"]],
               xavier=[r["spread"] for r in by_init["xavier"]], xavier_runs=[names[r["run_id"]] for r in by_init["xavier"]])
     notes.add(answers.SYMMETRY)
@@ -472,7 +473,8 @@ def init(ctx):
     notes.add(answers.WHY_RANDOM)
     for r in rows:
         notes.detail("{name}: the neurons' gradient norms " + ("are identical at every iteration" if r["spread"] == 0
-                     else "differ by at most {spread} at any iteration") + " (mean norm {mean}).", prefix=f"run{r['run_id']}", name=names[r["run_id"]], spread=r["spread"],
+                     else "differ by at most {spread} at any iteration") + " (mean norm {mean}).",
+                     prefix=f"run{r['run_id']}", name=names[r["run_id"]], spread=r["spread"],
                      mean=r["mean"])
     panels = [(names[r["run_id"]], [{"label": f"neuron {j + 1}", "x": np.arange(1, r["steps"] + 1),
                                      "y": r["grads"][:, j]} for j in range(r["neurons"])]) for r in rows]

@@ -148,8 +148,9 @@ def built_from(parts, out):
     """The one store the sections were built from (None when they do not say: then $MLP_DB or runs.db)."""
     stores = {part_store(part, out) for part in parts} - {None}
     if len(stores) > 1:
-        raise StoreError(f"the sections in {out} were built from different stores ({', '.join(map(str, sorted(stores)))}); "
-                         f"rebuild them from one with `make report`, or name it with --db")
+        named = ", ".join(map(str, sorted(stores)))
+        raise StoreError(f"the sections in {out} were built from different stores ({named}); rebuild them from one "
+                         f"with `make report`, or name it with --db")
     return stores.pop() if stores else None
 
 

@@ -86,7 +86,7 @@ CATALOGUE = {
     "export corrupt weights": (["-m", "reports.export", "--db", "{tmp}/corrupt_weights.db", "--out_dir", "{tmp}/out"],
                                {}, "garbage.npy"),
     "export malicious weights": (["-m", "reports.export", "--db", "{tmp}/evil.db", "--out_dir", "{tmp}/out"], {},
-                                 "refuses"),
+                                 "is not the file the run recorded (its SHA-256 differs)"),
     "inference malicious weights": (["inference.py", "--model_path", "{tmp}/evil.npy", "--config", "{config}"], {},
                                     "refuses"),
 }
