@@ -3,7 +3,9 @@
     python inference.py                      # best_model.npy with best_config.json
     python inference.py --model_path runs/train/HASH.npy --config runs/train/HASH.json
 """
-from cli.inference import build_parser, evaluate_model, load_model, main, parse_arguments  # noqa: F401 - the skeleton's names
+import sys
+
+from cli.inference import build_parser, command, evaluate_model, load_model, main, parse_arguments  # noqa: F401 - the skeleton's names
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command())

@@ -4,7 +4,7 @@
 """
 import sys
 
-from cli.train import build_parser, main, parse_arguments  # noqa: F401 - the skeleton's names, importable here
+from cli.train import build_parser, command, main, parse_arguments  # noqa: F401 - the skeleton's names, importable here
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

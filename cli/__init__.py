@@ -7,10 +7,10 @@ writes. Nothing here imports NumPy, so ``python -m store`` starts at once.
 import os
 from pathlib import Path
 
-from mlp.command_line import InputError, OneLineParser, exit_with_error, one_line_errors, parse_known
+from mlp.command_line import InputError, OneLineParser, exit_with_error, one_line_errors, parse_known, run_command
 
 __all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "WANDB_PROJECT", "InputError", "OneLineParser", "add_db_option", "add_job_options",
-           "exit_with_error", "one_line_errors", "parse_known"]
+           "exit_with_error", "one_line_errors", "parse_known", "run_command"]
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 WANDB_PROJECT = "mlp-sweeps"  # the W&B project every run, sweep and report goes to unless -wp says

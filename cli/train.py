@@ -10,7 +10,7 @@ import os
 import sys
 from pathlib import Path
 
-from cli import OneLineParser, add_job_options, one_line_errors, parse_known
+from cli import OneLineParser, add_job_options, one_line_errors, parse_known, run_command
 from mlp.data import check_available
 from mlp.files import save_atomically
 from mlp.options import ConfigError, add_run_options, resolve_config
@@ -55,16 +55,18 @@ def main(argv=None):
         if args.save_model:
             check_can_save(args.save_model)
         store = open_store(args.db)
-    try:
-        with one_line_errors("train.py"):
-            proposer = FixedProposer(args.sweep, store, [config], repeat=not args.resume)
-            pool = InProcessWorkers(on_epoch=print_epoch, blas_threads=args.blas_threads)
-            summary = run_pipeline(proposer, store, pool, JobContext.from_args(args, args.sweep), progress=False)
-        trained = bool(summary.run_ids)
-        return report(store.get(summary.run_ids[0]) if trained else store.find(args.sweep, config), args, trained)
-    except KeyboardInterrupt:  # the lease released the claimed run as failed, not running forever
-        print("train.py: interrupted; the run is recorded as failed", file=sys.stderr)
-        return 130
+    with one_line_errors("train.py"):
+        proposer = FixedProposer(args.sweep, store, [config], repeat=not args.resume)
+        pool = InProcessWorkers(on_epoch=print_epoch, blas_threads=args.blas_threads)
+        summary = run_pipeline(proposer, store, pool, JobContext.from_args(args, args.sweep), progress=False)
+    trained = bool(summary.run_ids)
+    return report(store.get(summary.run_ids[0]) if trained else store.find(args.sweep, config), args, trained)
+
+
+def command():
+    """The script's entry (the root train.py and src/train.py call it too). On SIGTERM or Ctrl-C the lease has
+    released the claimed run as failed, so it is never left running."""
+    return run_command("train.py", main, "the run in flight is recorded as failed; the same command trains it")
 
 
 def check_can_save(path):
@@ -95,4 +97,4 @@ def report(run, args, trained):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

@@ -1,11 +1,14 @@
-"""What a command line of this project needs: one-line errors, and a parser that never swallows a flag.
+"""What a command line of this project needs: one-line errors, an orderly end on SIGTERM, Ctrl-C or a closed pipe,
+and a parser that never swallows a flag.
 
 Standard library only, and part of ``mlp/`` so that the network, copied alone into a
 skeleton checkout as ``src/ann/``, still names its bad input the same way.
 """
 import argparse
 import contextlib
+import os
 import re
+import signal
 import sys
 
 _NUMBER = re.compile(r"^-\.?\d")  # -1, -0.5, -.5, -1e-3: a value, never a flag
@@ -28,6 +31,33 @@ def one_line_errors(prog):
         yield
     except InputError as exc:
         exit_with_error(prog, exc)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM (a batch scheduler's stop, a closed terminal), raised where the command is, as Ctrl-C is, so the
+    same cleanup runs on the way out: runs in flight released, workers stopped, temporary files removed."""
+
+
+def _stop(signum, frame):
+    raise Stopped(signal.Signals(signum).name)
+
+
+def run_command(prog, main, on_stop=""):
+    """A command line's entry: ``main()``'s exit status. SIGTERM and Ctrl-C end it in one line, ``prog: stopped
+    by SIGTERM; <on_stop>``, with exit status 143 or 130 (128 + the signal); a reader that closes the pipe
+    (``| head``) ends it quietly, with the status of a process SIGPIPE ends (141)."""
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        status = main()
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except KeyboardInterrupt as exc:
+        signum = signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT
+        sys.stderr.write(f"{prog}: stopped by {signum.name}" + (f"; {on_stop}" if on_stop else "") + "\n")
+        return 128 + signum
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail too
+        return 128 + signal.SIGPIPE
 
 
 def _is_flag(token):

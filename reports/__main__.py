@@ -1,7 +1,7 @@
 """python -m reports SECTION|all: build analysis sections of the local HTML report from the run store."""
 import sys
 
-from cli import InputError, OneLineParser, add_job_options, exit_with_error, one_line_errors
+from cli import InputError, OneLineParser, add_job_options, exit_with_error, one_line_errors, run_command
 from runner.job import JobContext
 
 from .build import make_report
@@ -45,4 +45,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main, "the runs in flight were released; the same command resumes"))

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli import OneLineParser, add_db_option, one_line_errors
+from cli import OneLineParser, add_db_option, one_line_errors, run_command
 from mlp.data import DATASETS
 from mlp.files import save_atomically
 from mlp.model_io import load_weights
@@ -52,4 +52,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main))

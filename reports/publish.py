@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cli import OneLineParser, add_db_option, exit_with_error
+from cli import OneLineParser, add_db_option, exit_with_error, run_command
 from mlp.files import file_sha256
 from store import RunStore, StoreError, store_path
 
@@ -121,4 +121,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main))

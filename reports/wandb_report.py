@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from cli import WANDB_PROJECT, OneLineParser, exit_with_error
+from cli import WANDB_PROJECT, OneLineParser, exit_with_error, run_command
 from mlp.files import save_atomically
 from runner.tracking import has_credentials, resolve_mode
 from store import RunStore, StoreError
@@ -197,4 +197,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main))

@@ -1,7 +1,7 @@
 """python -m runner SWEEP.yaml --jobs N: run a sweep in parallel, resumably, into the store."""
 import sys
 
-from cli import InputError, OneLineParser, add_job_options, one_line_errors
+from cli import InputError, OneLineParser, add_job_options, one_line_errors, run_command
 from mlp.data import check_available
 
 from .job import JobContext
@@ -55,4 +55,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main, "the runs in flight were released; the same command resumes"))

@@ -126,6 +126,8 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb
             if record.status is not Status.DIVERGED:
                 _evaluate(result, model, (X_train, y_train), (X_val, y_val), (X_test, data.y_test), probe)
                 run.summary.update({k: record.scores[k] for k in ("train_acc", "val_acc", "test_acc", "test_f1")})
+    except BrokenPipeError:  # the reader of the command's output (train.py | head) left: that ends the command
+        raise
     except Exception as exc:  # a job never raises: the sweep goes on and the error is recorded
         record.status = Status.FAILED
         record.error = f"{type(exc).__name__}: {exc}"

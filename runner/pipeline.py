@@ -103,6 +103,9 @@ def run_pipeline(proposer, store, pool, ctx, progress=True):
                     bar.say(f"a worker died ({deaths}); rerunning the runs it cut short")
                     if deaths >= MAX_WORKER_DEATHS:
                         raise RuntimeError(f"workers died {deaths} times; giving up (see the store for what ran)")
+        except BaseException:  # SIGTERM, Ctrl-C or a failure: no worker trains on, and the lease releases its runs
+            pool.terminate()
+            raise
         finally:
             bar.close()
     summary.seconds = time.time() - started

@@ -62,12 +62,15 @@ class InProcessWorkers:
     def close(self):
         pass
 
+    def terminate(self):
+        """Nothing runs here between jobs: a stop reaches the job itself."""
+
 
 class LocalWorkers:
     """``jobs`` loky processes (joblib's executor); after a worker dies the next submit gets a fresh pool."""
 
     def __init__(self, jobs):
-        self.jobs = jobs
+        self.jobs, self.executor = jobs, None
 
     def capacity(self):
         return self.jobs
@@ -75,10 +78,16 @@ class LocalWorkers:
     def submit(self, config, ctx, key, peers):
         from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
 
-        return get_reusable_executor(max_workers=self.jobs).submit(_job, config, ctx, key, peers, os.getpid())
+        self.executor = get_reusable_executor(max_workers=self.jobs)
+        return self.executor.submit(_job, config, ctx, key, peers, os.getpid())
 
     def close(self):
         pass
+
+    def terminate(self):
+        """Kill the workers now, their jobs with them: the runner is leaving, and nobody would record them."""
+        if self.executor is not None:
+            self.executor.shutdown(wait=False, kill_workers=True)
 
 
 class DaskWorkers:
@@ -98,6 +107,10 @@ class DaskWorkers:
         return self.executor.submit(_job, config, ctx, key, peers, None)
 
     def close(self):
+        self.client.close()
+
+    def terminate(self):
+        """Closing the client cancels its tasks on the cluster."""
         self.client.close()
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the project's root, after this folder
 
-from cli.inference import build_parser, evaluate_model, load_model, main, parse_arguments  # noqa: E402,F401
+from cli.inference import build_parser, command, evaluate_model, load_model, main, parse_arguments  # noqa: E402,F401
 
 if __name__ == "__main__":
-    main()
+    sys.exit(command())

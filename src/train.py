@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the project's root, after this folder
 
-from cli.train import build_parser, main, parse_arguments  # noqa: E402,F401 - the skeleton's names
+from cli.train import build_parser, command, main, parse_arguments  # noqa: E402,F401 - the skeleton's names
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 
-from cli import OneLineParser, add_db_option, one_line_errors
+from cli import OneLineParser, add_db_option, one_line_errors, run_command
 
 from .db import METRICS, RUN_COLUMNS, STATUSES, RunStore, StoreError
 
@@ -108,4 +108,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(PROG, main))

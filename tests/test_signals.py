@@ -1,0 +1,154 @@
+"""How the commands end when a user's machine ends them: SIGTERM (a batch scheduler's stop, a closed terminal),
+Ctrl-C, and a reader that closes the pipe. Every wait is for an event (a claim in the store, a line of output);
+the timeouts only guard against a hang."""
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import QUICK, runner_cmd, wait_for, write_sweep
+from store import RunStore
+
+ROOT = Path(__file__).resolve().parent.parent
+F_SETPIPE_SZ = 1031  # Linux: the pipe's buffer size; the smallest (a page) makes a long output block early
+EXPECTED_STATUS = {signal.SIGTERM: 143, signal.SIGINT: 130}
+
+
+def rows(db):
+    if not Path(db).exists():
+        return []
+    try:
+        return RunStore(db, create=False).runs()
+    except Exception:  # the runner is still creating the schema
+        return []
+
+
+def alive(pids):
+    """The pids still running (a zombie has ended: it only waits to be reaped)."""
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+    return [p for p in pids if running(p)]
+
+
+def descendants(pid):
+    found, todo = [], [pid]
+    while todo:
+        out = subprocess.run(["pgrep", "-P", str(todo.pop())], capture_output=True, text=True).stdout.split()
+        found += map(int, out)
+        todo += map(int, out)
+    return found
+
+
+def small_pipe():
+    """A pipe whose buffer holds one page, so a writer meets the closed end after a few lines."""
+    read, write = os.pipe()
+    fcntl.fcntl(write, F_SETPIPE_SZ, 4096)
+    return read, write
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_stopped_runner_releases_its_runs_stops_its_workers_and_resumes(tmp_path, signum):
+    spec_file = write_sweep(tmp_path, "stopped", {**QUICK, "epochs": {"value": 3}, "seed": {"values": list(range(8))}})
+    runner = subprocess.Popen(runner_cmd(spec_file, tmp_path), cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: any(r["status"] == "running" for r in rows(tmp_path / "runs.db")) and descendants(runner.pid))
+    workers = descendants(runner.pid)
+    runner.send_signal(signum)
+    out, err = runner.communicate(timeout=60)
+    assert runner.returncode == EXPECTED_STATUS[signum], out + err
+    assert err.strip().splitlines() == [f"python -m runner: stopped by {signum.name}; the runs in flight were "
+                                        f"released; the same command resumes"]
+    wait_for(lambda: not alive(workers), timeout=30)
+    left = rows(tmp_path / "runs.db")
+    assert left and not [r for r in left if r["status"] == "running" or r["lease_until"] is not None]
+    assert {r["error"] for r in left if r["status"] == "failed"} <= {"interrupted"}
+    resumed = subprocess.run(runner_cmd(spec_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    done = rows(tmp_path / "runs.db")
+    assert sorted(r["config"]["seed"] for r in done) == list(range(8))  # one row each: nothing trained twice
+    assert {r["status"] for r in done} == {"finished"}
+
+
+def test_a_stopped_report_build_releases_the_runs_it_was_training(tmp_path, data_dir):
+    """What `make report` runs: section 2.3 trains the optimizers sweep (12 full-size runs) when its store lacks it."""
+    report = subprocess.Popen([sys.executable, "-m", "reports", "2.3", "--db", str(tmp_path / "runs.db"),
+                               "--runs_dir", str(tmp_path / "runs"), "--out", str(tmp_path / "report"),
+                               "--wandb_mode", "disabled", "--jobs", "2"], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, start_new_session=True)
+    wait_for(lambda: any(r["status"] == "running" for r in rows(tmp_path / "runs.db")) and descendants(report.pid))
+    workers = descendants(report.pid)
+    os.killpg(report.pid, signal.SIGTERM)  # as a batch scheduler stops a job: the whole process group
+    out, err = report.communicate(timeout=60)
+    assert report.returncode == 143, out + err
+    assert err.strip().splitlines()[-1] == ("python -m reports: stopped by SIGTERM; the runs in flight were released; "
+                                            "the same command resumes")
+    assert "Traceback" not in err
+    wait_for(lambda: not alive(workers), timeout=30)
+    assert not [r for r in rows(tmp_path / "runs.db") if r["status"] == "running" or r["lease_until"] is not None]
+    assert not (tmp_path / "report" / "sections" / "2.3.json").exists()
+
+
+def train_cmd(tmp_path, epochs, train_size=2000):
+    return [sys.executable, "train.py", "-e", str(epochs), "--train_size", str(train_size), "-nhl", "1", "-sz", "16",
+            "--dtype", "float32", "--db", str(tmp_path / "runs.db"), "--runs_dir", str(tmp_path / "runs"),
+            "--wandb_mode", "disabled"]
+
+
+def test_a_stopped_train_py_records_its_run_as_failed_and_the_same_command_trains_it(tmp_path):
+    command = train_cmd(tmp_path, epochs=3, train_size=0)  # the whole split: the signal lands mid-run
+    train = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert train.stdout.readline().startswith("epoch   1")  # an epoch reported: the run is mid-training
+    train.send_signal(signal.SIGTERM)
+    out, err = train.communicate(timeout=60)
+    assert train.returncode == 143, out + err
+    assert err.strip().splitlines() == ["train.py: stopped by SIGTERM; the run in flight is recorded as failed; "
+                                        "the same command trains it"]
+    (run,) = rows(tmp_path / "runs.db")
+    assert (run["status"], run["error"], run["lease_until"]) == ("failed", "interrupted", None)
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert [(r["id"], r["status"]) for r in rows(tmp_path / "runs.db")] == [(run["id"], "finished")]
+
+
+def closed_early(cmd, cwd, lines=1):
+    """Run ``cmd`` with its output into a one-page pipe whose reader leaves after ``lines`` lines, as
+    ``cmd | head -n LINES`` does -> (exit status, what it wrote on stderr)."""
+    read, write = small_pipe()
+    process = subprocess.Popen(cmd, cwd=cwd, stdout=write, stderr=subprocess.PIPE, text=True)
+    os.close(write)
+    with os.fdopen(read) as reader:
+        for _ in range(lines):
+            reader.readline()
+    err = process.stderr.read()
+    return process.wait(timeout=600), err
+
+
+@pytest.mark.parametrize("args", [["list"], ["show", "BEST"]])
+def test_store_output_piped_into_head_ends_quietly(args):
+    published = ROOT / "docs" / "report" / "runs.db"  # 162 runs: far more than a page of output
+    best = str(RunStore(published, create=False).best("test_f1")["id"])  # 40 epochs: more than a page too
+    status, err = closed_early([sys.executable, "-m", "store", "--db", str(published),
+                                *[best if a == "BEST" else a for a in args]], ROOT)
+    assert (status, err) == (141, "")
+
+
+def test_train_py_piped_into_head_ends_quietly_and_releases_its_run(tmp_path):
+    status, err = closed_early(train_cmd(tmp_path, epochs=400), ROOT)  # a line an epoch: the pipe fills
+    assert (status, err) == (141, "")
+    (run,) = rows(tmp_path / "runs.db")
+    assert (run["status"], run["error"], run["lease_until"]) == ("failed", "interrupted", None)
+
+
+def test_a_runner_whose_reader_left_finishes_its_sweep_and_ends_quietly(tmp_path):
+    spec_file = write_sweep(tmp_path, "piped", {**QUICK, "epochs": {"value": 1}, "seed": {"values": [0, 1]}})
+    status, err = closed_early(runner_cmd(spec_file, tmp_path), ROOT, lines=0)  # gone before the first line
+    assert (status, err) == (141, "")
+    assert [(r["config"]["seed"], r["status"]) for r in rows(tmp_path / "runs.db")] == [(0, "finished"),
+                                                                                      (1, "finished")]
