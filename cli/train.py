@@ -6,13 +6,12 @@ It trains every time it is run, and the store keeps each run (a repeat of the sa
 flags is a new row); --resume skips a configuration the store holds as finished.
 The root train.py and the skeleton's src/train.py are doors to this module.
 """
-import os
 import sys
 from pathlib import Path
 
 from cli import OneLineParser, add_job_options, one_line_errors, parse_known, run_command
 from mlp.data import check_available
-from mlp.files import save_atomically
+from mlp.files import save_atomically, unwritable
 from mlp.options import ConfigError, add_run_options, resolve_config
 from runner.job import JobContext
 from runner.pipeline import open_store, run_pipeline
@@ -71,9 +70,8 @@ def command():
 
 def check_can_save(path):
     """--save_model's folders are made when the weights are written; its nearest existing folder must allow that."""
-    folder = Path(path).resolve().parent
-    existing = next(p for p in (folder, *folder.parents) if p.exists())
-    if not existing.is_dir() or not os.access(existing, os.W_OK):
+    existing = unwritable(path)
+    if existing is not None:
         raise ConfigError(f"--save_model {path}: cannot make or write its folder ({existing} is "
                           f"{'not writable' if existing.is_dir() else 'a file'})")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .command_line import InputError
-from .files import remove_orphans, save_atomically
+from .files import DiskError, remove_orphans, save_atomically
 
 DATASETS = ("mnist", "fashion_mnist")
 FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -134,7 +134,9 @@ def _fetch_file(name, filename, md5, dest, progress):
                     break
             except _ChecksumMismatch as exc:
                 tried.append(f"{url} ({exc})")
-            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts, a full disk
+            except DiskError:  # our disk, not the mirror: another mirror would fill it the same way
+                raise
+            except (OSError, http.client.HTTPException) as exc:  # URLError, timeouts
                 tried.append(f"{url} ({getattr(exc, 'reason', None) or exc or type(exc).__name__})")
     raise DataError(f"cannot download {name}/{filename}: tried {'; '.join(tried)}. No part of it was kept in "
                     f"{dest.parent}; {HINT}")
@@ -157,4 +159,4 @@ def _download(url, dest, md5, progress):
         if digest.hexdigest() != md5:
             raise _ChecksumMismatch(f"MD5 {digest.hexdigest()} is not the official {md5}")
 
-    save_atomically(dest, stream)
+    save_atomically(dest, stream, "the download")

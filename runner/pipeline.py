@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mlp.files import file_sha256, remove_orphans, save_atomically
+from mlp.command_line import InputError
+from mlp.files import file_sha256, remove_orphans, save_atomically, unwritable
 from mlp.options import resolve_config
 from store import RunRecord, RunStore, Status
 
@@ -59,7 +60,13 @@ class Summary:
 def run_pipeline(proposer, store, pool, ctx, progress=True):
     """Run every configuration ``proposer`` has for its sweep on ``pool``, each job set up by ``ctx`` -> Summary."""
     name = proposer.sweep
-    remove_orphans(Path(ctx.runs_dir) / name)  # of runners killed here; a live runner's writes are left alone
+    folder = Path(ctx.runs_dir) / name
+    blocked = unwritable(folder / "weights.npy")
+    if blocked is not None:  # said before anything is claimed or trained
+        raise InputError(f"cannot write the runs' weights under {folder}: {blocked} is "
+                         f"{'not writable' if blocked.is_dir() else 'a file'}; --runs_dir or MLP_RUNS_DIR names "
+                         f"another folder")
+    remove_orphans(folder)  # of runners killed here; a live runner's writes are left alone
     summary, started = Summary(skipped=proposer.already_done()), time.time()
     rule = EarlyTermination.from_spec(ctx.early_terminate)
     bar = _Bar(name, max(proposer.total() - summary.skipped, 0), progress)
@@ -173,12 +180,13 @@ def save_files(result, stem):
     if result.weights is None or not record.status.keeps_files:  # nothing worth keeping
         return
     record.weights_path = str(stem.with_suffix(".npy"))
-    save_atomically(record.weights_path, lambda f: np.save(f, result.weights, allow_pickle=True))
+    save_atomically(record.weights_path, lambda f: np.save(f, result.weights, allow_pickle=True), "the weights")
     record.weights_sha256 = file_sha256(record.weights_path)
     save_atomically(stem.with_suffix(".json"),
-                    lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()))
+                    lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()),
+                    "the configuration")
     record.probe_path = str(stem.with_suffix(".probe.npz"))
-    save_atomically(record.probe_path, lambda f: np.savez_compressed(f, **result.probe))
+    save_atomically(record.probe_path, lambda f: np.savez_compressed(f, **result.probe), "the probe data")
 
 
 class _Bar:

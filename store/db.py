@@ -23,7 +23,7 @@ from pathlib import Path
 import sqlite_utils
 
 from cli import InputError
-from mlp.files import pid_alive
+from mlp.files import mount_point, pid_alive
 
 from .migrations import MIGRATIONS, NAMES, locate, relative_to
 from .run import FINAL, METRICS, Status
@@ -83,14 +83,29 @@ def _plain(value):
 
 
 def _one_line_errors(method):
-    """SQLite errors after opening (a lock held too long, a corrupt page) become one-line StoreErrors."""
+    """SQLite errors after opening (a lock held too long, a corrupt page, a full or read-only disk) become
+    one-line StoreErrors."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
             return method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"run store {self.path}: {exc}") from None
+            raise _store_error(self.path, exc) from None
     return wrapper
+
+
+SQLITE_READONLY, SQLITE_FULL = 8, 13  # primary result codes (sqlite3 names them only from Python 3.11)
+
+
+def _store_error(path, exc):
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # an extended code's low byte is its primary
+    if code == SQLITE_FULL or "disk is full" in str(exc):
+        return StoreError(f"the disk at {mount_point(path)} is full: could not write run store {path}; free some "
+                          f"space and run the same command again")
+    if code == SQLITE_READONLY or "readonly database" in str(exc):
+        return StoreError(f"run store {path} is read-only; reading it works, but this command must write to it "
+                          f"(copy it somewhere writable, or set --db or MLP_DB)")
+    return StoreError(f"run store {path}: {exc}")
 
 
 def _guarded(cls):
@@ -115,8 +130,16 @@ class RunStore:
         if not create and not self.path.is_file():
             raise StoreError(f"no run store at {self.path}; run a sweep or train.py first, or set MLP_DB")
         self.folder = self.path.resolve().parent
+        # A store on a read-only disk (or a file we may not write) is opened read-only and immutable: SQLite
+        # then needs no -shm file beside it, which it could not make there. Nothing can write to it meanwhile.
+        self.read_only = self.path.is_file() and not (os.access(self.path, os.W_OK) and os.access(self.folder, os.W_OK))
+        if self.read_only and create:
+            raise StoreError(f"run store {self.path} is read-only; this command must write to it (copy it somewhere "
+                             f"writable, or set --db or MLP_DB)")
         try:
-            self.db = sqlite_utils.Database(self.path)
+            self.db = sqlite_utils.Database(
+                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True) if self.read_only
+                else self.path)
             self.db.execute(f"PRAGMA busy_timeout = {int(float(os.environ.get('MLP_DB_TIMEOUT', 30)) * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")
             if not create and "runs" not in self.db.table_names():
@@ -134,6 +157,12 @@ class RunStore:
         if newer:
             raise StoreError(f"run store {self.path} was made by newer code (schema {', '.join(newer)}); "
                              f"update this checkout to use it")
+        if self.read_only:
+            if MIGRATIONS.pending(self.db):
+                raise StoreError(f"run store {self.path} is read-only and older than this code (it lacks "
+                                 f"{', '.join(m.name for m in MIGRATIONS.pending(self.db))}); copy it somewhere "
+                                 f"writable to upgrade it")
+            return
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
         if MIGRATIONS.pending(self.db):

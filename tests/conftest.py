@@ -7,6 +7,7 @@ never talks to W&B. The files come from ``MLP_DATA_DIR`` when set, else
 own download into the per-user cache (a fresh machine; ``MLP_DATA_URL`` may name
 a mirror): never a skip.
 """
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -188,3 +189,23 @@ def clean_env(home, data_dir, **extra):
     """A user's environment: an empty HOME, the data folder, one BLAS thread, none of the suite's settings."""
     return {"PATH": os.environ["PATH"], "HOME": str(home), "MLP_DATA_DIR": str(data_dir),
             "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", **extra}
+
+
+@contextlib.contextmanager
+def small_disk(folder, megabytes):
+    """A tmpfs of ``megabytes`` mounted at ``folder`` (made if missing), unmounted after: a disk to fill or to
+    remount read-only. Skips where that is impossible (mounting needs root), saying so."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(folder)],
+                             capture_output=True, text=True) if os.geteuid() == 0 else None
+    if mounted is None or mounted.returncode != 0:
+        pytest.skip(f"a small disk needs root and mount -t tmpfs ({mounted.stderr.strip() if mounted else 'not root'})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def remount(folder, options):
+    """Remount a small_disk with new options: ``ro``, or ``rw,size=50m`` to free space."""
+    subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)

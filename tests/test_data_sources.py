@@ -188,10 +188,16 @@ def test_a_full_disk_gives_one_line_and_keeps_nothing(tmp_path, mirror):
     cache_home = tmp_path / "cache"
     cache_home.mkdir()
     command, env = fetch_command(cache_home, f"{mirror.url}/good", "-d", "mnist")
+    mirror.requests.clear()
     script = (f"mount -t tmpfs -o size=2m tmpfs {cache_home} && {' '.join(command)} 2>{tmp_path}/err; "
               f"echo status $?; ls -A {cache_home}/mlp-sweeps/mnist")
     result = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                             env=env, capture_output=True, text=True, timeout=120)
     error = (tmp_path / "err").read_text()
     assert result.stdout.split("\n")[0] == "status 2" and result.stdout.split("\n")[1:] == [""], result.stdout
-    assert error.count("\n") == 1 and "No space left on device" in error and "train-images-idx3-ubyte.gz" in error
+    assert error.count("\n") == 1 and error.startswith(
+        f"python -m mlp.data: error: the disk at {cache_home} is full: could not write the download "
+        f"{cache_home}/mlp-sweeps/mnist/train-images-idx3-ubyte.gz; free some space")
+    # no retry and no other mirror: they would fill the same disk
+    assert mirror.requests.count("/good/mnist/train-images-idx3-ubyte.gz") == 1
+
