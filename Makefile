@@ -75,7 +75,7 @@ bench:  ## one step against its matmuls; epochs and 3-epoch processes against sc
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_coop.py
 
-stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask); check nothing is lost or doubled
+stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask), SIGTERM a runner 20 times; check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20
 
 fresh-check:  ## clone main with no ../shared and an empty HOME, data from a local mirror; README set-up, train, inference

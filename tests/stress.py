@@ -1,15 +1,20 @@
-"""Fault injection: SIGKILL runners and workers at random moments, resume, verify.
+"""Fault injection: SIGKILL or SIGTERM runners and workers while runs are in flight, resume, verify.
 
-    python tests/stress.py --kills 20 [--seed S] [--scenarios local coop dask]        (make stress)
+    python tests/stress.py --kills 20 [--seed S] [--scenarios local coop dask term]        (make stress)
 
-Three scenarios, each a sweep of 12 (--configs) short configurations in a store of its own:
-- local: one runner with --jobs 2; each kill hits the runner (then restarted) or one of its workers;
-- coop: two cooperating runners with --jobs 1; each kill hits one of them (then restarted);
-- dask: a runner on a real dask cluster (scheduler and a 2-process worker); each kill hits a worker process.
-After the kills the runners finish, and a last resume must complete everything. Then it checks that every
-configuration finished exactly once, no result arrived for a run already recorded (nothing trained twice),
-every weights file loads and reproduces its stored test accuracy, and PRAGMA integrity_check is ok.
-The kill schedule is drawn from --seed (printed), so a failure can be replayed. Exits 1 on any failure.
+Four scenarios, each a sweep of 12 (--configs) short configurations in a store of its own:
+- local: one runner with --jobs 2; each SIGKILL hits the runner (then restarted) or one of its workers;
+- coop: two cooperating runners with --jobs 1; each SIGKILL hits one of them (then restarted);
+- dask: a runner on a real dask cluster (scheduler and a 2-process worker); each SIGKILL hits a worker process;
+- term: one runner with --jobs 2, stopped by SIGTERM as a batch scheduler stops a job; each time it must exit
+  143 at once, with its workers gone and no run left running under its claim, and is then restarted.
+Kills follow events, never the clock: each waits for a random number (0 or 1) of runs to finish, never the
+last one, and then for a live runner's run in flight, so every kill lands while there is work left whatever
+the machine's speed or load. After the kills the runners finish, and a last resume must complete everything.
+Then it checks that every configuration finished exactly once, no result arrived for a run already recorded
+(nothing trained twice), every weights file loads and reproduces its stored test accuracy, and PRAGMA
+integrity_check is ok. The schedule is drawn from --seed (printed), so a failure can be replayed. Exits 1 on
+any failure.
 """
 import argparse
 import os
@@ -42,7 +47,8 @@ SPEC = {
         "num_layers": {"value": 2}, "hidden_size": {"value": 64},
     },
 }
-SCENARIOS = ("local", "coop", "dask")
+SCENARIOS = ("local", "coop", "dask", "term")
+TERM_STATUS = 143
 TRAINED_TWICE = "a result arrived for a run another runner had recorded"
 
 
@@ -97,6 +103,46 @@ class Scenario:
         pass
 
 
+def _alive(pids):
+    """The pids still running (a zombie has ended)."""
+    def running(pid):
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+        except OSError:
+            return False
+    return [p for p in pids if running(p)]
+
+
+class TermScenario(Scenario):
+    """One runner stopped by SIGTERM each time: it must exit 143 within a minute, its workers gone and its runs
+    released (no run left 'running' under its claim); what went wrong is kept in ``faults``."""
+
+    def __init__(self, name, folder):
+        super().__init__(name, folder)
+        self.faults = []
+
+    def kill(self, rng):
+        runner = self.runners[0]
+        workers = children(runner.pid, "popen_loky")
+        runner.send_signal(signal.SIGTERM)
+        try:
+            status = runner.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            runner.kill()
+            status = runner.wait()
+            self.faults.append("a runner took over a minute to stop on SIGTERM")
+        if status != TERM_STATUS:
+            self.faults.append(f"a runner stopped by SIGTERM exited {status}, not {TERM_STATUS}")
+        owner = f":{runner.pid}:"
+        if any(owner in (o or "") for (o,) in _query(self, "SELECT claimed_by FROM runs WHERE status = 'running'")):
+            self.faults.append("a runner stopped by SIGTERM left a run running under its claim")
+        _until(lambda: not _alive(workers), timeout=30)
+        if _alive(workers):
+            self.faults.append("a worker outlived its runner's SIGTERM by 30 s")
+        self.runners[0] = self.start_runner()
+        return "SIGTERM"
+
+
 class DaskScenario(Scenario):
     """A runner on a real dask cluster; the kills hit the cluster's worker processes, which their nanny restarts."""
 
@@ -119,8 +165,13 @@ class DaskScenario(Scenario):
         from dask.distributed import Client
 
         with Client(self.address, timeout=60) as client:
-            client.wait_for_workers(2, timeout=120)
-            return list(client.run(os.getpid).values())
+            for _ in range(100):  # a broadcast that meets a worker the last kill took down is asked again
+                client.wait_for_workers(2, timeout=120)
+                try:
+                    return list(client.run(os.getpid).values())
+                except OSError:  # CommClosedError: that worker went away mid-broadcast
+                    continue
+            raise RuntimeError("the dask workers never answered together")
 
     def start(self):
         self.running_workers()
@@ -136,30 +187,43 @@ class DaskScenario(Scenario):
             process.wait(timeout=60)
 
 
-def wait_for_a_running_run(scenario, timeout=300):
-    """Kills land mid-run: wait until a live runner has a run in flight (or the runners are done); runs a
-    killed runner left 'running' do not count."""
+def _query(scenario, sql):
+    try:
+        with sqlite3.connect(scenario.folder / "runs.db") as db:
+            return db.execute(sql).fetchall()
+    except sqlite3.Error:  # the store or its tables are not there yet
+        return []
+
+
+def n_finished(scenario):
+    return len(_query(scenario, "SELECT id FROM runs WHERE status = 'finished'"))
+
+
+def _until(condition, timeout=300):
+    """Poll the store for an event; the timeout only guards against a hang."""
     deadline = time.time() + timeout
-    while scenario.running() and time.time() < deadline:
-        live = {r.pid for r in scenario.runners if r.poll() is None}
-        try:
-            with sqlite3.connect(scenario.folder / "runs.db") as db:
-                owners = db.execute("SELECT claimed_by FROM runs WHERE status = 'running'").fetchall()
-            if any(int(owner.split(":")[1]) in live for (owner,) in owners if owner):
-                return
-        except sqlite3.Error:  # the store or its tables are not there yet
-            pass
-        time.sleep(0.2)
+    while not condition() and time.time() < deadline:
+        time.sleep(0.1)
 
 
-def inject(scenario, kills, rng):
-    """Kill ``kills`` times at random moments while runs are in flight; returns the victims' kinds."""
+def live_runs(scenario):
+    """The runs in flight under a live runner's claim (a killed runner's 'running' runs do not count)."""
+    live = {r.pid for r in scenario.runners if r.poll() is None}
+    return [owner for (owner,) in _query(scenario, "SELECT claimed_by FROM runs WHERE status = 'running'")
+            if owner and int(owner.split(":")[1]) in live]
+
+
+def inject(scenario, kills, rng, configs):
+    """Kill ``kills`` times, each after 0 or 1 more runs have finished (never the last: one is always left to
+    hurt) and while a live runner has a run in flight; returns the victims' kinds and the final resume's status."""
     log = []
     scenario.start()
-    while len(log) < kills:
-        wait_for_a_running_run(scenario)
-        time.sleep(rng.uniform(0.5, 4.0))
-        if not scenario.running():  # finished before the kill: nothing left to hurt
+    while len(log) < kills and scenario.running():
+        finished = n_finished(scenario)
+        target = finished + (rng.randrange(2) if configs - finished > 1 else 0)
+        _until(lambda: n_finished(scenario) >= target or not scenario.running())
+        _until(lambda: live_runs(scenario) or not scenario.running())
+        if not scenario.running():
             break
         victim = scenario.kill(rng)
         if victim:
@@ -195,9 +259,9 @@ def verify(scenario, spec, data):
     }
 
 
-def sized_for(kills, configs):
-    """The sweep of ``configs`` runs, long enough that ``kills`` kills (0.5-4 s apart) land before it can finish."""
-    spec = {**SPEC, "parameters": {**SPEC["parameters"], "epochs": {"value": max(6, 2 * kills)},
+def sized_for(configs):
+    """The sweep of ``configs`` runs of a few seconds each (the kills wait for events, not for time)."""
+    spec = {**SPEC, "parameters": {**SPEC["parameters"], "epochs": {"value": 6},
                                    "seed": {"values": list(range(configs))}}}
     validate(spec)
     return spec
@@ -207,6 +271,8 @@ def make_scenario(name, folder):
     folder.mkdir()
     if name == "dask":
         return DaskScenario(folder)
+    if name == "term":
+        return TermScenario(name, folder)
     return Scenario(name, folder, runners=2, jobs=1) if name == "coop" else Scenario(name, folder)
 
 
@@ -218,7 +284,7 @@ def main(argv=None):
     parser.add_argument("--configs", type=int, default=12, help="configurations in each scenario's sweep")
     args = parser.parse_args(argv)
     seed = args.seed if args.seed is not None else random.randrange(10**6)
-    rng, spec, data = random.Random(seed), sized_for(args.kills, args.configs), load_dataset("mnist")
+    rng, spec, data = random.Random(seed), sized_for(args.configs), load_dataset("mnist")
     print(f"kill schedule seed {seed} (replay with --seed {seed})")
     ok = True
     with tempfile.TemporaryDirectory() as tmp:
@@ -227,7 +293,7 @@ def main(argv=None):
             scenario.sweep_file.write_text(yaml.safe_dump(spec))
             started = time.time()
             try:
-                log, final_code = inject(scenario, args.kills, rng)
+                log, final_code = inject(scenario, args.kills, rng, args.configs)
                 checks = verify(scenario, spec, data)
             finally:
                 scenario.close()
@@ -236,10 +302,13 @@ def main(argv=None):
             for check, value in checks.items():
                 print(f"[{name}] {check}: {value}")
             passed = (len(log) == args.kills and final_code == 0 and checks["duplicates"] == 0
+                      and not getattr(scenario, "faults", [])
                       and checks["lost runs"] == 0 and checks["trained twice"] == 0
                       and checks["bad weights files"] == 0 and checks["integrity_check"] == "ok")
             if len(log) < args.kills:
-                print(f"[{name}] FAILED: the sweep finished after {len(log)} of {args.kills} kills; make it longer")
+                print(f"[{name}] FAILED: the sweep finished after {len(log)} of {args.kills} kills")
+            for fault in getattr(scenario, "faults", []):
+                print(f"[{name}] FAILED: {fault}")
             if not passed:
                 for log_file in [*scenario.logs, scenario.folder / "cluster.log"]:
                     if Path(log_file).exists():
