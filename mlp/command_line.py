@@ -50,6 +50,7 @@ def run_command(prog, main, on_stop=""):
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here, not at exit
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop now only ends the exit, with no traceback
         return status
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT

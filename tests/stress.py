@@ -8,9 +8,9 @@ Four scenarios, each a sweep of 12 (--configs) short configurations in a store o
 - dask: a runner on a real dask cluster (scheduler and a 2-process worker); each SIGKILL hits a worker process;
 - term: one runner with --jobs 2, stopped by SIGTERM as a batch scheduler stops a job; each time it must exit
   143 at once, with its workers gone and no run left running under its claim, and is then restarted.
-Kills follow events, never the clock: each waits for a random number (0 or 1) of runs to finish, never the
-last one, and then for a live runner's run in flight, so every kill lands while there is work left whatever
-the machine's speed or load. After the kills the runners finish, and a last resume must complete everything.
+Kills follow events, never the clock: each waits for a random number (0 or 1) of runs to finish (only while
+some configuration would still be unclaimed after it), then for a live runner's run in flight, so every kill
+lands while there is work left, whatever the machine's speed or load. After the kills the runners finish, and a last resume must complete everything.
 Then it checks that every configuration finished exactly once, no result arrived for a run already recorded
 (nothing trained twice), every weights file loads and reproduces its stored test accuracy, and PRAGMA
 integrity_check is ok. The schedule is drawn from --seed (printed), so a failure can be replayed. Exits 1 on
@@ -80,11 +80,16 @@ class Scenario:
     def running(self):
         return any(r.poll() is None for r in self.runners)
 
-    def kill(self, rng):
-        """Kill one victim -> its kind; the local scenario picks a worker or the runner, coop a runner."""
-        i = rng.randrange(len(self.runners))
+    def in_flight_at_most(self):
+        return self.n_runners * self.jobs
+
+    def kill(self, rng, holders, left):
+        """Kill one victim -> its kind: a runner holding a run in flight (``holders``: their pids), or in the local
+        scenario one of its workers, but only while more runs are unfinished (``left``) than there are workers,
+        so the victim is not an idle worker beside the last run."""
+        i = rng.choice([i for i, r in enumerate(self.runners) if r.pid in holders])
         workers = children(self.runners[i].pid, "popen_loky")
-        if self.name == "local" and workers and rng.random() < 0.5:
+        if self.name == "local" and workers and left > self.jobs and rng.random() < 0.5:
             os.kill(rng.choice(workers), signal.SIGKILL)
             return "worker"
         self.runners[i].send_signal(signal.SIGKILL)
@@ -121,7 +126,7 @@ class TermScenario(Scenario):
         super().__init__(name, folder)
         self.faults = []
 
-    def kill(self, rng):
+    def kill(self, rng, holders, left):
         runner = self.runners[0]
         workers = children(runner.pid, "popen_loky")
         runner.send_signal(signal.SIGTERM)
@@ -160,24 +165,31 @@ class DaskScenario(Scenario):
                                         "--nworkers", "2", "--nthreads", "1", "--no-dashboard"], **logged)
 
     def running_workers(self):
-        """Pids of the workers registered with the scheduler, once both are (one killed while it starts
-        takes its nanny and the whole `dask worker` down: that is dask's, not what is tested here)."""
+        """Pids of the workers with a task in hand (all of them when none has), once both are registered
+        with the scheduler (one killed while it starts takes its nanny and the whole `dask worker` down:
+        that is dask's, not what is tested here)."""
         from dask.distributed import Client
 
         with Client(self.address, timeout=60) as client:
             for _ in range(100):  # a broadcast that meets a worker the last kill took down is asked again
                 client.wait_for_workers(2, timeout=120)
                 try:
-                    return list(client.run(os.getpid).values())
+                    pids = client.run(os.getpid)
                 except OSError:  # CommClosedError: that worker went away mid-broadcast
                     continue
+                busy = [pids[w] for w, tasks in client.processing().items() if tasks and w in pids]
+                return busy or list(pids.values())
             raise RuntimeError("the dask workers never answered together")
 
     def start(self):
         self.running_workers()
         super().start()
 
-    def kill(self, rng):
+    def in_flight_at_most(self):
+        return 2  # the cluster's worker threads
+
+    def kill(self, rng, holders, left):
+        """A worker with a task in hand, not an idle one beside the last run."""
         os.kill(rng.choice(self.running_workers()), signal.SIGKILL)
         return "dask worker"
 
@@ -206,26 +218,30 @@ def _until(condition, timeout=300):
         time.sleep(0.1)
 
 
-def live_runs(scenario):
-    """The runs in flight under a live runner's claim (a killed runner's 'running' runs do not count)."""
+def holders(scenario):
+    """The pids of the live runners with a run in flight under their claim (a killed runner's 'running' runs do
+    not count)."""
     live = {r.pid for r in scenario.runners if r.poll() is None}
-    return [owner for (owner,) in _query(scenario, "SELECT claimed_by FROM runs WHERE status = 'running'")
-            if owner and int(owner.split(":")[1]) in live]
+    return {int(owner.split(":")[1]) for (owner,) in _query(scenario, "SELECT claimed_by FROM runs WHERE status = "
+                                                                      "'running'") if owner} & live
 
 
 def inject(scenario, kills, rng, configs):
-    """Kill ``kills`` times, each after 0 or 1 more runs have finished (never the last: one is always left to
-    hurt) and while a live runner has a run in flight; returns the victims' kinds and the final resume's status."""
+    """Kill ``kills`` times, each after 0 or 1 more runs have finished and while a live runner has a run in
+    flight; returns the victims' kinds and the final resume's status. A finish is waited for only while more runs
+    are unfinished than can be in flight at once plus one, so at every kill some configuration is not even
+    claimed yet: the sweep cannot end before the kill lands, however fast or slow the machine."""
     log = []
     scenario.start()
     while len(log) < kills and scenario.running():
         finished = n_finished(scenario)
-        target = finished + (rng.randrange(2) if configs - finished > 1 else 0)
+        target = finished + (rng.randrange(2) if configs - finished > scenario.in_flight_at_most() + 1 else 0)
         _until(lambda: n_finished(scenario) >= target or not scenario.running())
-        _until(lambda: live_runs(scenario) or not scenario.running())
+        _until(lambda: holders(scenario) or not scenario.running())
         if not scenario.running():
             break
-        victim = scenario.kill(rng)
+        victim = scenario.kill(rng, holders(scenario) or {r.pid for r in scenario.runners},
+                               configs - n_finished(scenario))
         if victim:
             log.append(victim)
     return log, scenario.finish()

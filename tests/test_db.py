@@ -545,3 +545,18 @@ def test_a_late_claim_leaves_a_final_run_alone(tmp_path, final):
         assert store.claim("s", config, owner, lease) is None, (owner, lease)
         assert store.claim("s", config, owner, lease, rerun_before=0.0) is None, "the run ended after the rerun began"
     assert raw_rows() == before
+
+
+def test_an_old_store_upgraded_in_place_then_copied_elsewhere_resolves_its_own_files(tmp_path, mnist):
+    """Every migration runs on the first open; a copy of the upgraded folder must then read the copy's weights,
+    never the folder it was copied from (which a stored absolute path would silently point at)."""
+    first = shutil.copytree(FIXTURE, tmp_path / "first")
+    upgraded = RunStore(first / "runs.db", create=False)
+    assert upgraded.schema_version == len(NAMES)
+    upgraded.close()
+    copy = shutil.copytree(first, tmp_path / "copy")
+    store = RunStore(copy / "runs.db", create=False)
+    paths = [Path(r["weights_path"]) for r in store.runs()]
+    assert paths and all(p.is_relative_to(copy) and p.is_file() for p in paths), paths
+    shutil.rmtree(first)  # the copy stands alone
+    assert_weights_reproduce(store, copy, mnist)

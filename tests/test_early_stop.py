@@ -48,3 +48,13 @@ def test_early_termination_follows_validation_accuracy(train_acc, val_acc, stopp
     else:
         observe(metrics)
     assert record.epochs == [metrics]
+
+
+def test_the_median_rule_uses_the_median_of_skewed_peers_not_their_mean():
+    """Two runs far ahead pull the mean up; the median is what the rule is named for."""
+    rule = EarlyTermination("median", min_iter=1)
+    odd, even = [0.1, 0.11, 0.12, 0.95, 0.96], [0.1, 0.2, 0.3, 0.95]  # medians 0.12 and 0.25; means 0.448, 0.3875
+    assert not rule.should_stop(1, 0.2, odd)  # above the median, below the mean
+    assert rule.should_stop(1, 0.115, odd)
+    assert not rule.should_stop(1, 0.3, even)  # above the median of an even count (between its middle two)
+    assert rule.should_stop(1, 0.24, even)

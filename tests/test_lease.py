@@ -50,3 +50,21 @@ def test_the_heartbeat_never_creates_a_store_deleted_under_it(tmp_path, monkeypa
         pass
     assert list(tmp_path.iterdir()) == []
 
+
+
+def test_a_claim_lives_as_long_as_its_holder_however_many_lease_lengths_that_is(tmp_path, monkeypatch):
+    """Each renewal is an event seen in the store: every one comes before the lease it extends ran out, and
+    after each a second runner is refused the run, over three lease lengths past the claim's own expiry."""
+    monkeypatch.setenv("MLP_LEASE_SECONDS", "2")  # a renewal every 0.5 s, each good for 2 s
+    store, other = RunStore(tmp_path / "runs.db"), RunStore(tmp_path / "runs.db")
+    config = resolve_config({})
+    with Lease(store) as lease:
+        run_id = lease.claim("s", config)
+        first = previous = store.get(run_id)["lease_until"]
+        while previous < first + 3 * lease_seconds():
+            wait_for(lambda: store.get(run_id)["lease_until"] > previous, timeout=60)
+            renewed = store.get(run_id)["lease_until"]
+            assert renewed - lease_seconds() <= previous, "the lease ran out before it was renewed"
+            assert other.claim("s", config, "another-host:1:x", lease_seconds()) is None
+            previous = renewed
+        assert store.get(run_id)["status"] == "running" and store.get(run_id)["attempts"] == 1

@@ -74,3 +74,27 @@ def test_a_model_file_in_npy_format_2_loads_like_format_1(tmp_path):
     assert sorted(loaded) == sorted(weights)
     for key in weights:
         np.testing.assert_array_equal(loaded[key], weights[key])
+
+
+def _calls(function, *args):
+    """An object that pickles as a call of ``function`` (named by module and name in the file)."""
+    class Call:
+        def __reduce__(self):
+            return function, args
+    return Call()
+
+
+@pytest.mark.parametrize("function, args", [
+    (np.testing._private.utils.runstring, ("print('unpickled and ran')", {})),  # NumPy's own exec
+    (np.load, ("elsewhere.npy",)),  # NumPy reading another file, which could hold anything
+    (np.lib.format.read_array, (None,)),
+    (getattr, ("a string", "upper")),  # a step towards any attribute of anything
+], ids=["numpy runstring", "numpy.load", "numpy read_array", "builtins.getattr"])
+def test_the_loader_refuses_every_global_outside_its_allow_list_numpy_ones_too(function, args, tmp_path, capsys):
+    path = tmp_path / "model.npy"
+    np.save(path, {"W0": _calls(function, *args)}, allow_pickle=True)
+    with pytest.raises(ModelFileError) as refused:
+        load_weights(path)
+    assert f"refuses to load {function.__module__}.{function.__name__}: a model file holds only NumPy arrays" in str(
+        refused.value)
+    assert "unpickled and ran" not in capsys.readouterr().out
