@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import sys
+import warnings
 from concurrent.futures import Future
 
 from threadpoolctl import threadpool_limits
@@ -87,6 +88,9 @@ class LocalWorkers:
     def terminate(self):
         """Kill the workers now, their jobs with them: the runner is leaving, and nobody would record them."""
         if self.executor is not None:
+            # loky's manager thread would warn that the killed workers stopped: that is the point, and the
+            # command's one line says so
+            warnings.filterwarnings("ignore", message="A worker stopped", category=UserWarning)
             self.executor.shutdown(wait=False, kill_workers=True)
 
 
