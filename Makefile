@@ -22,7 +22,7 @@ install:  ## make .venv and install the project with its test dependencies
 data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked against their MD5s)
 	$(PY) -m mlp.data fetch
 
-test:  ## run the test suite (about 9 minutes)
+test:  ## run the test suite (about 10 minutes)
 	$(PY) -m pytest
 
 # mutmut copies the code into mutants/ and runs the tests there; PYTHONPATH makes the scripts and runners the tests
