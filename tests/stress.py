@@ -39,6 +39,7 @@ from mlp.metrics import evaluate  # noqa: E402
 from mlp.model_io import load_weights  # noqa: E402
 from runner.sweep_file import expand, validate  # noqa: E402
 from store import RunStore  # noqa: E402
+from processes import alive  # noqa: E402 - tests/, this script's folder
 
 SPEC = {
     "name": "stress", "method": "grid", "metric": {"name": "val_acc", "goal": "maximize"},
@@ -108,16 +109,6 @@ class Scenario:
         pass
 
 
-def _alive(pids):
-    """The pids still running (a zombie has ended)."""
-    def running(pid):
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-        except OSError:
-            return False
-    return [p for p in pids if running(p)]
-
-
 class TermScenario(Scenario):
     """One runner stopped by SIGTERM each time: it must exit 143 within a minute, its workers gone and its runs
     released (no run left 'running' under its claim); what went wrong is kept in ``faults``."""
@@ -141,8 +132,8 @@ class TermScenario(Scenario):
         owner = f":{runner.pid}:"
         if any(owner in (o or "") for (o,) in _query(self, "SELECT claimed_by FROM runs WHERE status = 'running'")):
             self.faults.append("a runner stopped by SIGTERM left a run running under its claim")
-        _until(lambda: not _alive(workers), timeout=30)
-        if _alive(workers):
+        _until(lambda: not alive(workers), timeout=30)
+        if alive(workers):
             self.faults.append("a worker outlived its runner's SIGTERM by 30 s")
         self.runners[0] = self.start_runner()
         return "SIGTERM"

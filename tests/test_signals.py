@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import QUICK, runner_cmd, wait_for, write_sweep
+from processes import alive
 from store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,16 +26,6 @@ def rows(db):
         return RunStore(db, create=False).runs()
     except Exception:  # the runner is still creating the schema
         return []
-
-
-def alive(pids):
-    """The pids still running (a zombie has ended: it only waits to be reaped)."""
-    def running(pid):
-        try:
-            return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-        except OSError:
-            return False
-    return [p for p in pids if running(p)]
 
 
 def descendants(pid):
