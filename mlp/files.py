@@ -46,13 +46,16 @@ def mount_point(path):
     return path
 
 
+def refused_write(code, path, doing):
+    """The one line for a write the disk refused with errno ``code`` (``doing`` says what was being written)."""
+    fix = "make it writable" if code == errno.EROFS else "free some space"
+    return f"the disk at {mount_point(path)} is {DISK_ERRORS[code]}: could not write {doing} {path}; {fix} and run " \
+           f"the same command again"
+
+
 def disk_error(exc, path, doing):
-    """``exc`` as a DiskError when the disk refused a write (``doing`` says what was being written), else None."""
-    if exc.errno not in DISK_ERRORS:
-        return None
-    fix = "make it writable" if exc.errno == errno.EROFS else "free some space"
-    return DiskError(f"the disk at {mount_point(path)} is {DISK_ERRORS[exc.errno]}: could not write {doing} "
-                     f"{path}; {fix} and run the same command again")
+    """``exc`` as a DiskError when the disk refused a write, else None."""
+    return DiskError(refused_write(exc.errno, path, doing)) if exc.errno in DISK_ERRORS else None
 
 
 def unwritable(path):

@@ -408,6 +408,8 @@ def best_model(ctx):
         raise SectionError(f"no finished MNIST run in {store.path}; `make report-2.8` trains sweep best")
     errors = q.confusions(run, q.weights_file(store, run, ctx.weights_copies), GALLERY_SIZE, ctx.data_dir)
     names = CLASS_NAMES[run["config"]["dataset"]]
+    ranked = q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"])))  # mistakes only
+    confused = pair_names(ranked, names, N_PAIRS)
     notes = Findings()
     notes.add("The best run by test macro-F1 among the finished {dataset} runs of every sweep is run {run_id} of "
               "sweep {sweep}: {config}.", prefix="best", dataset=run["config"]["dataset"], run_id=run["id"],
@@ -415,16 +417,13 @@ def best_model(ctx):
     notes.add("It misclassifies {n_mistakes} of {n_test} test images; its most confused pairs (mistakes in both "
               "directions) are {pairs}, and the single most frequent mistake is {true} taken for {predicted}, "
               "{count} times.", prefix="errors", n_mistakes=errors["n_mistakes"], n_test=errors["n_test"],
-              pairs=pair_names(q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"]))), names,
-                               N_PAIRS),
-              true=names[errors["pair"][0]], predicted=names[errors["pair"][1]], count=errors["pair"][2])
-    confused = q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"])))[:N_PAIRS]
+              pairs=confused, true=names[errors["pair"][0]], predicted=names[errors["pair"][1]], count=errors["pair"][2])
     alike = q.class_similarity(run["config"]["dataset"], ctx.data_dir)[:N_PAIRS]
-    shared = len({(a, b) for a, b, _ in confused} & {(a, b) for a, b, _ in alike})
+    shared = len({(a, b) for a, b, _ in ranked[:N_PAIRS]} & {(a, b) for a, b, _ in alike})
     notes.add("{k} of these {n} pairs are among the {n} most alike in raw pixels.", prefix="raw", k=shared, n=N_PAIRS)
     notes.lead("The best model's few mistakes fall mostly between " + ("classes that look alike in raw pixels"
                if shared else "classes that are not the most alike in raw pixels") + ": {pairs}.", prefix="errors",
-               pairs=pair_names(q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"]))), names, N_PAIRS))
+               pairs=confused)
     notes.add(answers.CONFUSIONS if shared else answers.CONFUSIONS_NOT_RAW)
     notes.detail("Its stored test accuracy is {test_acc} and macro-F1 {test_f1}; its weights file evaluated again "
                  "gives accuracy {accuracy} and F1 {f1}.", prefix="scores", test_acc=run["test_acc"],

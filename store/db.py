@@ -10,6 +10,7 @@ WAL mode and a busy timeout let readers query while runners write; writes that
 read first take the lock up front (BEGIN IMMEDIATE) so WAL never refuses them midway.
 """
 import contextlib
+import errno
 import functools
 import hashlib
 import json
@@ -23,7 +24,7 @@ from pathlib import Path
 import sqlite_utils
 
 from cli import InputError
-from mlp.files import mount_point, pid_alive
+from mlp.files import pid_alive, refused_write
 
 from .migrations import MIGRATIONS, NAMES, locate, relative_to
 from .run import FINAL, METRICS, Status
@@ -100,8 +101,7 @@ SQLITE_READONLY, SQLITE_FULL = 8, 13  # primary result codes (sqlite3 names them
 def _store_error(path, exc):
     code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF  # an extended code's low byte is its primary
     if code == SQLITE_FULL or "disk is full" in str(exc):
-        return StoreError(f"the disk at {mount_point(path)} is full: could not write run store {path}; free some "
-                          f"space and run the same command again")
+        return StoreError(refused_write(errno.ENOSPC, path, "run store"))
     if code == SQLITE_READONLY or "readonly database" in str(exc):
         return StoreError(f"run store {path} is read-only; reading it works, but this command must write to it "
                           f"(copy it somewhere writable, or set --db or MLP_DB)")
