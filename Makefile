@@ -9,7 +9,7 @@ export MLP_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export WANDB_SILENT := true
 
-.PHONY: help install data test mutate train sweep search runs report wandb-report publish best bench stress fresh-check browser report-check
+.PHONY: help install data test mutate train sweep search runs ui bench-search report wandb-report publish best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -17,7 +17,7 @@ help:  ## list the targets
 install:  ## make .venv and install the project with its test dependencies
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,ui]'
 
 data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked against their MD5s)
 	$(PY) -m mlp.data fetch
@@ -44,13 +44,19 @@ JOBS ?= 2
 sweep:  ## run a sweep file in parallel, resumably: make sweep SWEEP=sweeps/x.yaml JOBS=2
 	$(PY) -m runner $(SWEEP) --jobs $(JOBS)
 
-search:  ## the 120-run hyperparameter search of report 2.2 (about 9 minutes on 2 cores)
+search:  ## the 120-run hyperparameter search of report 2.2 (method bayes; about 9 minutes on 2 cores)
 	$(PY) -m runner sweeps/search.yaml --jobs $(JOBS)
 
 runs:  ## the 20 best runs in the store by validation accuracy
 	$(PY) -m store list --status finished --sort val_acc --limit 20
 
+DB ?=
+PORT ?= 8001
+ui:  ## the store as a local web app at http://127.0.0.1:PORT (Datasette, read-only): make ui DB=docs/report/runs.db
+	$(PY) -m store $(if $(DB),--db $(DB)) serve --port $(PORT)
+
 REPORT_FLAGS ?=
+BENCH_FLAGS ?=
 report:  ## every analysis 2.1-2.10 into report/index.html, training only what the store lacks (REPORT_FLAGS=--no-train)
 	$(PY) -m reports all --jobs $(JOBS) $(REPORT_FLAGS)
 
@@ -74,6 +80,10 @@ bench:  ## one step against its matmuls; epochs and 3-epoch processes against sc
 	$(PY) bench/bench_process.py
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_coop.py
+
+bench-search:  ## the search against Optuna's at equal epochs, 5 seeds on the full split (hours; BENCH_FLAGS=--quick for minutes)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/bench_search.py $(BENCH_FLAGS)
 
 stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask), SIGTERM a runner 20 times; check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20

@@ -21,7 +21,7 @@ from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
 from runner.job import JobContext
-from store import Status
+from store import FINAL, Status
 
 SCORED = (Status.FINISHED, Status.STOPPED)  # evaluated at their end: they have train, val and test metrics
 LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
@@ -210,6 +210,28 @@ def top_profile(store, sweep, n, keys, metric="val_acc"):
         value = min(set(values), key=lambda v: (-values.count(v), v))
         rows.append({"parameter": key, "value": value, "count": values.count(value), "of": len(top)})
     return rows
+
+
+# How each recorded reason (the store's ``proposal``) reads in the report, by its opening words.
+PROPOSED_BY = (("model:", "proposed by the search's model of the runs before them"),
+               ("random start", "drawn at random before the model had runs to learn from"),
+               ("a plain draw", "drawn at random between the model's proposals"),
+               ("random:", "drawn at random up front (method random)"),
+               ("grid:", "points of a grid"))
+
+
+def search_story(store, sweep):
+    """How a search spent its training: its final runs and their epochs, how many runs each way of proposing
+    gave (in PROPOSED_BY's order; runs with no recorded reason last), and the runs early termination stopped
+    at each epoch. -> {runs, epochs, proposed: [(how, count)], stopped, rungs: [(epoch, count)]}"""
+    runs = store.runs(sweep=sweep, status=FINAL)
+    kinds = [next((how for start, how in PROPOSED_BY if (r["proposal"] or "").startswith(start)),
+                  "with no recorded reason") for r in runs]
+    order = [how for _, how in PROPOSED_BY] + ["with no recorded reason"]
+    stopped = [r["epochs_done"] for r in runs if r["status"] == Status.STOPPED]
+    return {"runs": len(runs), "epochs": sum(r["epochs_done"] or 0 for r in runs),
+            "proposed": [(how, kinds.count(how)) for how in order if how in kinds],
+            "stopped": len(stopped), "rungs": [(f"epoch {e}", stopped.count(e)) for e in sorted(set(stopped))]}
 
 
 # -- 2.3 to 2.9: per-sweep analyses ---------------------------------------------------------------

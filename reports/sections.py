@@ -142,7 +142,8 @@ def samples(ctx):
 
 
 def search(ctx):
-    """2.2: the random search, as parallel coordinates coloured by validation accuracy, and what mattered most."""
+    """2.2: the search, as parallel coordinates coloured by validation accuracy, what mattered most, and how the
+    search spent its epochs."""
     runs, store, sweep, notes = open_sweep(ctx, "search")
     table = q.sweep_table(store, sweep)
     best = q.best_run(store, "val_acc", dataset=None, sweep=sweep)
@@ -163,6 +164,10 @@ def search(ctx):
     notes.add("The best configuration of the {n} evaluated runs (finished, or stopped early by hyperband) is run "
               "{run_id}, at validation accuracy {val_acc}: {config}.", prefix="best", n=len(runs),
               val_acc=best["val_acc"], run_id=best["id"], config=describe(best["config"]))
+    story = q.search_story(store, sweep)
+    notes.add("The search trained {epochs} epochs over its {runs} runs, which were {proposed}; early termination "
+              "stopped {stopped} of them, at {rungs}.", prefix="how", epochs=story["epochs"], runs=story["runs"],
+              proposed=story["proposed"], stopped=story["stopped"], rungs=story["rungs"] or "no epoch")
     profile = q.top_profile(store, sweep, N_TOP, [k for k in PROFILE_KEYS if k in table["names"]])
     notes.add("Among the {n} best runs the commonest choices are {profile}.", prefix="top", n=profile[0]["of"],
               profile=[(f"{r['parameter']} {r['value']}", f"{r['count']} of {r['of']}") for r in profile])

@@ -1,55 +1,202 @@
-"""Bayesian proposals for ``method: bayes``: a random forest over finished runs.
+"""``method: bayes``, as this runner reads it: a model of every epoch of every run, stopped runs included.
 
-Candidates are drawn from the sweep's own distributions; the forest's mean
-plus its spread across trees (an upper confidence bound) picks the ones
-worth running next. Until enough runs exist, proposals are random.
+Multi-fidelity, as BOHB is: a random forest learns the sweep's metric from a configuration and the
+epoch it was measured at, so the partial curves of the runs early termination stopped teach it as
+much as the finished runs do. The ``epochs`` option is the fidelity, not a choice: every proposal
+takes the most epochs the space allows, and early termination cuts the ones that fall behind.
+Candidates are random draws from the sweep's distributions and one-option changes of the best runs
+so far; the forest's prediction at full length plus its spread across trees (an upper confidence
+bound) picks among them, and a share of plain draws keeps it from locking onto one region. Until a
+few runs have reported, proposals are random draws.
 """
+import math
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
 
-from .sweep_file import random_configs
+from .sweep_file import random_configs, sample_parameter
 
-N_RANDOM_START = 8
-N_CANDIDATES = 500
+FIDELITY = "epochs"
+N_RANDOM_START = 6
+N_CANDIDATES = 300
+N_PARENTS = 5  # the best runs so far, each changed in one option N_CHANGES times
+N_CHANGES = 40
 EXPLORATION = 1.0
+EPSILON = 1e-4
+LOG_STEP = 1.0  # a changed log-range option moves by exp(N(0, LOG_STEP)), staying near its parent
+RANDOM_SHARE = 0.2  # of the model's proposals, this share are plain draws (as SMAC interleaves them): no lock-in
 
 
-def _scalar(value):
+@dataclass
+class Curve:
+    """What one recorded run says: its configuration and the metric at each epoch it reached."""
+
+    run_id: int
+    config: dict
+    values: list  # the metric at epochs 1, 2, ...; None where it was not measured (a diverged epoch)
+    diverged: bool = False
+
+
+@dataclass
+class Proposal:
+    """A configuration's raw option values and why they were proposed (kept beside the run in the store)."""
+
+    values: dict
+    reason: str
+
+
+def scalar(value):
     """hidden_size resolves to a list; a list of one repeated width encodes as that width."""
     if isinstance(value, list) and len(set(value)) == 1:
         return value[0]
     return value
 
 
-def features(parameters, values):
-    """Raw parameter values -> a feature vector: one-hot for lists of values, scaled ranges."""
-    features = []
+def full_length(parameters):
+    """The most epochs the space allows: every proposal trains that long unless early termination stops it."""
+    rule = parameters.get(FIDELITY)
+    if rule is None:
+        return None
+    return max(rule["values"]) if "values" in rule else rule.get("value", rule.get("max"))
+
+
+def in_space(parameters, values):
+    """Does a configuration's ``values`` lie in the space: each option one of its values or inside its range?"""
     for name, rule in parameters.items():
-        v = _scalar(values[name])
+        v = scalar(values.get(name))
+        if "value" in rule:
+            ok = v == rule["value"]
+        elif "values" in rule:
+            ok = v in rule["values"]
+        else:
+            low, high = float(rule["min"]), float(rule["max"])
+            if rule.get("distribution") == "log_uniform":  # its bounds are exponents
+                low, high = math.exp(low), math.exp(high)
+            ok = isinstance(v, (int, float)) and low <= v <= high
+        if not ok:
+            return False
+    return True
+
+
+def features(parameters, values):
+    """Raw parameter values -> a feature vector: one-hot for lists of values, ranges scaled to [0, 1]."""
+    row = []
+    for name, rule in parameters.items():
+        if name == FIDELITY:
+            continue
+        v = scalar(values[name])
         if "values" in rule:
-            features.extend(float(v == choice) for choice in rule["values"])
+            row.extend(float(v == choice) for choice in rule["values"])
         elif "min" in rule:
             low, high = float(rule["min"]), float(rule["max"])
             if rule.get("distribution") == "log_uniform_values":
                 low, high, v = np.log(low), np.log(high), np.log(v)
             elif rule.get("distribution") == "log_uniform":
                 v = np.log(v)
-            features.append((float(v) - low) / (high - low))
-    return features
+            row.append((float(v) - low) / (high - low))
+    return row
 
 
-def propose(spec, history, count, rng):
-    """``history``: [(config, metric)] of finished runs -> ``count`` raw parameter dicts."""
-    if len(history) < max(N_RANDOM_START, count):
-        return random_configs(spec, count, rng)
+def _at_full_length(parameters, values):
+    longest = full_length(parameters)
+    return values if longest is None else {**values, FIDELITY: longest}
+
+
+def _changed(parameters, values, rng):
+    """``values`` with one option redrawn: a categorical to another value, a log range by a step near it."""
+    free = [n for n, r in parameters.items() if n != FIDELITY and "value" not in r
+            and not ("values" in r and len(r["values"]) == 1)]
+    name = free[rng.integers(len(free))]
+    rule, child = parameters[name], dict(values)
+    if "values" in rule:
+        others = [v for v in rule["values"] if v != scalar(values[name])]
+        child[name] = others[rng.integers(len(others))]
+    elif rule.get("distribution") == "log_uniform_values":
+        step = math.exp(rng.normal(0, LOG_STEP))
+        child[name] = float(min(max(values[name] * step, rule["min"]), rule["max"]))
+    else:
+        child[name] = sample_parameter(name, rule, rng)
+    return child, name
+
+
+def utility(value, goal):
+    """What the forest learns: higher is better, and the last points of accuracy count as much as the first (a
+    step from 0.95 to 0.975 weighs what one from 0.5 to 0.75 does): -log of the error, or of the loss."""
+    return -math.log(max(value if goal == "minimize" else 1.0 - value, EPSILON))
+
+
+def from_utility(u, goal):
+    return math.exp(-u) if goal == "minimize" else 1.0 - math.exp(-u)
+
+
+class Model:
+    """The forest over (configuration, log epoch) -> utility of the metric."""
+
+    def __init__(self, parameters, curves, goal, rng):
+        self.parameters = parameters
+        self.longest = full_length(parameters) or max(len(c.values) for c in curves)
+        X, y = [], []
+        measured = [utility(v, goal) for c in curves for v in c.values if v is not None]
+        worst = min(measured) if measured else 0.0
+        for curve in curves:
+            row = features(parameters, curve.config)
+            for epoch, value in enumerate(curve.values, start=1):
+                if value is not None:
+                    X.append(row + [self._fidelity(epoch)])
+                    y.append(utility(value, goal))
+            if curve.diverged:  # as bad as anything seen, at the epoch it blew up
+                X.append(row + [self._fidelity(max(len(curve.values), 1))])
+                y.append(worst)
+        self.points, self.runs = len(y), len(curves)
+        self.forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, max_features=0.5,
+                                            random_state=int(rng.integers(2**31)))
+        self.forest.fit(np.array(X), np.array(y))
+
+    def _fidelity(self, epoch):
+        return math.log(epoch) / math.log(self.longest) if self.longest > 1 else 1.0
+
+    def predict(self, configs):
+        """-> (mean, spread across trees) of the utility at full length, for each config."""
+        C = np.array([features(self.parameters, c) + [1.0] for c in configs])
+        per_tree = np.stack([tree.predict(C) for tree in self.forest.estimators_])
+        return per_tree.mean(axis=0), per_tree.std(axis=0)
+
+
+def propose(spec, curves, count, rng):
+    """``curves``: the Curves the sweep may learn from -> ``count`` Proposals (fewer only if draws repeat)."""
     params = spec["parameters"]
-    sign = -1.0 if spec.get("metric", {}).get("goal") == "minimize" else 1.0
-    X = np.array([features(params, config) for config, _ in history])
-    y = sign * np.array([metric for _, metric in history])
-    forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, random_state=int(rng.integers(2**31)))
-    forest.fit(X, y)
-    candidates = random_configs(spec, N_CANDIDATES, rng)
-    C = np.array([features(params, c) for c in candidates])
-    per_tree = np.stack([tree.predict(C) for tree in forest.estimators_])
-    score = per_tree.mean(axis=0) + EXPLORATION * per_tree.std(axis=0)
-    return [candidates[i] for i in np.argsort(-score)[:count]]
+    if len(curves) < N_RANDOM_START or not any(v is not None for c in curves for v in c.values):
+        return [Proposal(_at_full_length(params, values), f"random start: a draw from the space "
+                                                         f"({len(curves)} of {N_RANDOM_START} runs reported)")
+                for values in random_configs(spec, count, rng)]
+    goal = spec.get("metric", {}).get("goal", "maximize")
+    model = Model(params, curves, goal, rng)
+    mean, _ = model.predict([c.config for c in curves])
+    parents = [curves[i] for i in np.argsort(-mean)[:N_PARENTS]]
+    candidates = [(values, "a draw from the space") for values in random_configs(spec, N_CANDIDATES, rng)]
+    for parent in parents:
+        raw = {name: scalar(parent.config[name]) for name in params}
+        for _ in range(N_CHANGES):
+            child, name = _changed(params, raw, rng)
+            candidates.append((child, f"run {parent.run_id} with {name} changed"))
+    candidates = [(_at_full_length(params, values), origin) for values, origin in candidates]
+    mean, spread = model.predict([values for values, _ in candidates])
+    score = mean + EXPLORATION * spread
+    ranked = iter(np.argsort(-score))
+    chosen, seen = [], set()
+    while len(chosen) < count:
+        plain = rng.random() < RANDOM_SHARE
+        i = int(rng.integers(N_CANDIDATES)) if plain else next(ranked, None)  # the plain draws come first
+        if i is None:
+            break
+        values, origin = candidates[i]
+        fingerprint = repr(sorted((k, repr(v)) for k, v in values.items()))
+        if fingerprint in seen:
+            continue
+        seen.add(fingerprint)
+        why = "a plain draw from the space" if plain else f"model: {origin}"
+        chosen.append(Proposal(values, f"{why}, predicted {from_utility(mean[i], goal):.4f} (at best "
+                                       f"{from_utility(score[i], goal):.4f}) at {model.longest} epochs, from "
+                                       f"{model.points} epochs of {model.runs} runs"))
+    return chosen

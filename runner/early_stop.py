@@ -4,10 +4,15 @@ The two rules of the W&B sweep schema's ``early_terminate``:
 - ``hyperband`` (min_iter, eta): at epochs min_iter * eta**k, stop a run below the
   (1 - 1/eta) quantile of the other runs' validation accuracy at that epoch;
 - ``median`` (our extension, min_iter): from min_iter on, stop a run below the median.
+Hyperband judges as soon as a rung holds eta other runs (the fewest a top-1/eta cut can be made among,
+as in asynchronous successive halving), so the first runs of a sweep are not all trained to the end;
+the median rule waits for MEDIAN_PEERS.
 """
+import math
+
 import numpy as np
 
-MIN_PEERS = 4
+MEDIAN_PEERS = 4
 
 
 class StopTraining(Exception):
@@ -34,9 +39,18 @@ class EarlyTermination:
         k = round(np.log(ratio) / np.log(self.eta))
         return abs(self.min_iter * self.eta ** k - epoch) < 1e-9
 
+    @property
+    def min_peers(self):
+        return MEDIAN_PEERS if self.kind == "median" else math.ceil(self.eta)
+
+    def bar(self, epoch, peer_val_accs):
+        """The validation accuracy a run must reach at ``epoch`` to go on, or None where the rule does not judge."""
+        if not self.checks_at(epoch) or len(peer_val_accs) < self.min_peers:
+            return None
+        quantile = 0.5 if self.kind == "median" else 1 - 1 / self.eta
+        return float(np.quantile(peer_val_accs, quantile))
+
     def should_stop(self, epoch, val_acc, peer_val_accs):
         """True when ``val_acc`` at ``epoch`` falls below the rule's bar among enough peers."""
-        if not self.checks_at(epoch) or len(peer_val_accs) < MIN_PEERS:
-            return False
-        quantile = 0.5 if self.kind == "median" else 1 - 1 / self.eta
-        return val_acc < float(np.quantile(peer_val_accs, quantile))
+        bar = self.bar(epoch, peer_val_accs)
+        return bar is not None and val_acc < bar

@@ -67,9 +67,10 @@ def _epoch_observer(ctx, record, wandb_run, peers, on_epoch):
         wandb_run.log({k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
         if on_epoch is not None:
             on_epoch(metrics)
-        epoch = metrics["epoch"]
-        if rule and rule.should_stop(epoch, metrics["val_acc"], (peers or {}).get(epoch, [])):
-            raise StopTraining(f"{rule.kind} rule at epoch {epoch}")
+        epoch, rung = metrics["epoch"], (peers or {}).get(metrics["epoch"], [])
+        if rule and rule.should_stop(epoch, metrics["val_acc"], rung):
+            raise StopTraining(f"{rule.kind} rule at epoch {epoch}: val_acc {metrics['val_acc']:.4f} below the bar "
+                               f"{rule.bar(epoch, rung):.4f} of {len(rung)} runs")
 
     return observe
 

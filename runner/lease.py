@@ -36,9 +36,9 @@ class Lease:
         except StoreError:  # the store is what failed: the leases lapse by themselves
             pass
 
-    def claim(self, sweep, config, rerun_before=None, repeat=False):
+    def claim(self, sweep, config, rerun_before=None, repeat=False, proposal=None):
         """-> run id, or None when the run is done or held by another live runner (never, with ``repeat``)."""
-        return self.store.claim(sweep, config, self.owner, self.seconds, rerun_before, repeat)
+        return self.store.claim(sweep, config, self.owner, self.seconds, rerun_before, repeat, proposal)
 
     def _beat(self):
         try:

@@ -135,7 +135,8 @@ def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=Fa
 def claim_next(proposer, lease, flying):
     """The proposer's next configuration this runner could claim, and its run id; None when none is free now."""
     for config in proposer.candidates(flying):
-        run_id = lease.claim(proposer.sweep, config, proposer.rerun_before, proposer.repeat)
+        run_id = lease.claim(proposer.sweep, config, proposer.rerun_before, proposer.repeat,
+                             proposer.proposals.get(proposer.store.key(config)))
         if run_id is not None:
             return config, run_id
     return None

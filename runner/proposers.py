@@ -26,6 +26,7 @@ class Proposer:
         self.rerun_before, self.repeat = rerun_before, repeat
         self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
         self.queue = deque()
+        self.proposals = {}  # key -> why it was proposed, recorded with the run when it is claimed
 
     def done_keys(self):
         """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today."""
@@ -50,9 +51,13 @@ class Proposer:
 class FixedProposer(Proposer):
     """A list known up front: a grid or random sweep's expansion, a report's chosen runs, train.py's one run."""
 
-    def __init__(self, sweep, store, configs, **kwargs):
+    def __init__(self, sweep, store, configs, method=None, **kwargs):
+        """``method``: the sweep file's (grid or random) when ``configs`` is its expansion."""
         super().__init__(sweep, store, **kwargs)
         self.configs = configs
+        if method is not None:
+            self.proposals = {store.key(c): f"{method}: configuration {i} of {len(configs)} of the sweep's "
+                                            f"expansion" for i, c in enumerate(configs, start=1)}
 
     def total(self):
         return len(self.configs)
@@ -72,7 +77,8 @@ class FixedProposer(Proposer):
 
 
 class BayesProposer(Proposer):
-    """Up to ``run_cap`` runs, proposed ``batch_size`` at a time by a model of the finished ones."""
+    """Up to ``run_cap`` runs, proposed ``batch_size`` at a time by a model of every epoch of the runs so far
+    (runner.bayes); with ``warm_start`` in the sweep file, the store's earlier runs in the same space too."""
 
     def __init__(self, spec, store, batch_size, **kwargs):
         super().__init__(spec["name"], store, **kwargs)
@@ -92,27 +98,48 @@ class BayesProposer(Proposer):
         """Runs still to train, here or by another runner: counted, with no model fitted."""
         return self._left(self.done_keys()) > 0
 
+    def curves(self):
+        """What the model learns from: this sweep's recorded runs, and with ``warm_start`` every other recorded
+        run in the store whose configuration lies in this sweep's space (its dataset is one of the options)."""
+        metric = self.spec.get("metric", {}).get("name", "val_acc")
+        rows = self.store.curves(metric, None if self.spec.get("warm_start") else [self.sweep])
+        return [bayes.Curve(r["id"], r["config"], r["values"], r["status"] == Status.DIVERGED) for r in rows
+                if r["sweep"] == self.sweep or in_space(self.spec["parameters"], r["config"])]
+
     def next_batch(self):
         taken = self.done_keys() | self.store.held_keys(self.sweep)
         left = self._left(taken)
         if left <= 0:
             return []
-        metric = self.spec.get("metric", {}).get("name", "val_acc")
-        history = [(r["config"], r[metric]) for r in self.store.done_runs(self.sweep)
-                   if r["status"] == Status.FINISHED and r[metric] is not None]
         batch = []
-        for values in bayes.propose(self.spec, history, 4 * min(left, self.batch_size), self.rng):
+        for proposal in bayes.propose(self.spec, self.curves(), 4 * min(left, self.batch_size), self.rng):
             try:
-                config = resolve_config(values)
+                config = resolve_config(proposal.values)
             except ConfigError:  # a draw no validation sample met: skip it, propose again
                 continue
-            if self.store.key(config) not in taken and config not in batch:
+            key = self.store.key(config)
+            if key not in taken and config not in batch:
                 batch.append(config)
+                self.proposals[key] = proposal.reason
         return batch[: min(left, self.batch_size)]
+
+
+def in_space(parameters, config):
+    """Is a resolved ``config`` one the sweep could propose: its options in the space, every other at its
+    default?"""
+    values = {name: bayes.scalar(config.get(name)) for name in parameters}
+    if not bayes.in_space(parameters, values):
+        return False
+    try:
+        return resolve_config(values) == config
+    except ConfigError:
+        return False
 
 
 def proposer_for(spec, store, batch_size, configs=None, rerun_before=None):
     """The proposer of a sweep file's ``method``; ``configs`` replaces its own expansion."""
     if configs is None and spec["method"] == "bayes":
         return BayesProposer(spec, store, batch_size, rerun_before=rerun_before)
-    return FixedProposer(spec["name"], store, expand(spec) if configs is None else configs, rerun_before=rerun_before)
+    if configs is not None:
+        return FixedProposer(spec["name"], store, configs, rerun_before=rerun_before)
+    return FixedProposer(spec["name"], store, expand(spec), method=spec["method"], rerun_before=rerun_before)

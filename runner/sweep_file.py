@@ -5,7 +5,10 @@ The same file works with ``wandb sweep`` online. Supported: ``method``
 {type: hyperband|median, min_iter, eta}, and per parameter ``value``,
 ``values``, or ``min``/``max`` with a ``distribution`` (uniform, int_uniform,
 log_uniform_values, log_uniform, q_uniform). Random draws are seeded by the
-sweep name, so a rerun proposes the same configurations and resumes.
+sweep name, so a rerun proposes the same configurations and resumes. Two
+extensions are ours, and W&B's schema refuses them: ``early_terminate`` of type
+``median``, and ``warm_start: true`` (``method: bayes`` then learns from the
+store's earlier runs in the same space too; the W&B backend leaves it out).
 """
 import hashlib
 import itertools
@@ -21,8 +24,9 @@ from store import METRICS
 
 METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform")
+OUR_KEYS = {"warm_start"}  # not in W&B's schema, which refuses keys it does not know
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
-                  "early_terminate", "command", "project", "entity"}
+                  "early_terminate", "command", "project", "entity"} | OUR_KEYS
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
 N_BAYES_CHECKS = 200  # draws of a bayes sweep's distributions that must all make valid configs
 
@@ -73,6 +77,9 @@ def validate(spec):
     if spec["method"] == "grid" and any(_is_range(r) for r in params.values()):
         raise SweepError("method grid needs value or values for every parameter, not min/max")
     _validate_early_terminate(spec.get("early_terminate"))
+    if "warm_start" in spec and (spec["warm_start"] not in (True, False) or spec["method"] != "bayes"):
+        raise SweepError(f"warm_start must be true or false, and needs method bayes; got {spec['warm_start']!r} "
+                         f"with method {spec['method']}")
     # Every configuration the sweep can make must be valid (e.g. hidden_size against num_layers):
     # grid and random are expanded whole, bayes is checked on draws from its distributions.
     if spec["method"] == "bayes":

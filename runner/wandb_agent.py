@@ -11,6 +11,7 @@ from mlp.options import ConfigError, resolve_config
 
 from .pipeline import run_pipeline
 from .proposers import FixedProposer
+from .sweep_file import OUR_KEYS
 from .tracking import has_credentials, resolve_mode
 from .workers import InProcessWorkers
 
@@ -21,7 +22,9 @@ def run_agent(spec, store, ctx):
                          "reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
-    sweep_id = wandb.sweep(dict(spec), project=ctx.wandb_project, entity=ctx.wandb_entity)
+    # warm_start is ours (W&B's schema takes no key it does not know): its controller proposes from its own runs
+    sweep_id = wandb.sweep({k: v for k, v in spec.items() if k not in OUR_KEYS}, project=ctx.wandb_project,
+                           entity=ctx.wandb_entity)
 
     def train():
         with wandb.init(group=ctx.sweep) as agent_run:

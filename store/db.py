@@ -39,7 +39,7 @@ RUN_COLUMNS = {
     **{m: float for m in METRICS},
     "weights_path": str, "probe_path": str, "wandb_run_id": str, "error": str,
     "claimed_by": str, "lease_until": float, "attempts": int, "repeat": int, "traceback": str,
-    "weights_sha256": str,
+    "weights_sha256": str, "proposal": str,
 }
 RECORDED = ("started_at", "ended_at", "seconds", "weights_path", "weights_sha256", "probe_path", "wandb_run_id",
             "error", "traceback")
@@ -224,13 +224,14 @@ class RunStore:
             else:
                 sweeps.insert({"name": name, "spec": spec_text, "created_at": time.time()})
 
-    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None, repeat=False):
+    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None, repeat=False, proposal=None):
         """Take (sweep, config) for ``owner`` as running -> its run id, or None if it is not free.
 
         Free: never run, failed, or running under a lease that lapsed (or whose holder on this
         machine is gone, or that ``owner`` holds). A final run is free only for an explicit
         rerun (``rerun_before``: a time), and only if it ended before that time. With ``repeat``
         nothing is refused: a configuration that is not free gets a new row, its next repeat.
+        ``proposal`` says why the sweep's method proposed it.
         """
         key, now = self.key(config), time.time()
         with self._immediate():
@@ -239,7 +240,7 @@ class RunStore:
             if taken and not repeat:
                 return None
             fields = {"status": Status.RUNNING.value, "claimed_by": owner, "lease_until": now + lease_seconds,
-                      "started_at": now, "ended_at": None, "error": None, "traceback": None}
+                      "started_at": now, "ended_at": None, "error": None, "traceback": None, "proposal": proposal}
             if row is None or taken:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
                                                "config_hash": key, "attempts": 1,
@@ -396,6 +397,19 @@ class RunStore:
         for epoch, val_acc in rows:
             peers[epoch].append(val_acc)
         return peers
+
+    def curves(self, metric="val_acc", sweeps=None):
+        """The final runs (of ``sweeps``, else of all) with ``metric`` at each epoch they reached, in epoch order:
+        what a search learns from, the runs early termination stopped included."""
+        per_epoch = [m for m in METRICS if m in EPOCH_COLUMNS]
+        if metric not in per_epoch:
+            raise StoreError(f"{metric!r} is not measured per epoch; choose from {', '.join(per_epoch)}")
+        runs = [r for r in self.runs(status=FINAL) if sweeps is None or r["sweep"] in sweeps]
+        values = {r["id"]: [] for r in runs}
+        for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs ORDER BY run_id, epoch"):
+            if run_id in values:
+                values[run_id].append(value)
+        return [{**r, "values": values[r["id"]]} for r in runs]
 
     def best(self, metric="test_f1", sweep=None, lowest=False, match=None):
         """The finished run with the highest (or lowest) ``metric``, among those matching ``match``."""

@@ -99,6 +99,30 @@ def m008_weights_hashes(db):
             db.execute("UPDATE runs SET weights_sha256 = ? WHERE id = ?", [file_sha256(path), run_id])
 
 
+@migration
+def m009_proposals(db):
+    """Why the sweep's method proposed each run (a random draw, or the model's prediction), kept beside the run
+    so every choice a search makes can be read back."""
+    db["runs"].add_column("proposal", str)
+
+
+_OPTIONS_V10 = ("dataset", "epochs", "batch_size", "loss", "optimizer", "learning_rate", "momentum", "beta", "beta1",
+                "beta2", "epsilon", "weight_decay", "num_layers", "hidden_size", "activation", "weight_init",
+                "lr_schedule", "augment", "flip", "dropout", "val_fraction", "train_size", "seed", "dtype")
+
+
+@migration
+def m010_runs_flat(db):
+    """``runs_flat``: the runs with each configuration option as a column of its own (a view: nothing is copied),
+    so Datasette and plain SQL can facet and sort by optimizer, activation, depth or learning rate without
+    json_extract. ``width`` is the first hidden layer's; ``hidden_size`` keeps every layer's, as JSON."""
+    options = ", ".join(f"json_extract(config, '$.{name}') AS {name}" for name in _OPTIONS_V10)
+    db.create_view("runs_flat", f"SELECT id, sweep, status, {options}, "
+                                f"json_extract(config, '$.hidden_size[0]') AS width, epochs_done, "
+                                f"{', '.join(_METRICS_V1)}, seconds, started_at, ended_at, error, proposal, "
+                                f"config_hash, repeat FROM runs")
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:

@@ -14,7 +14,17 @@ def test_hyperband_at_eta_3_stops_below_the_two_thirds_quantile():
     assert rule.should_stop(3, 0.4, peers)  # between the two quantiles: below 1 - 1/eta's, so stopped
     assert not rule.should_stop(3, 0.55, peers)
     assert not rule.should_stop(2, 0.0, peers)  # not a rung
-    assert not rule.should_stop(3, 0.0, peers[:3])  # too few peers to judge
+    assert not rule.should_stop(3, 0.0, peers[:2])  # too few peers to judge: fewer than eta
+    assert rule.should_stop(3, 0.0, peers[:3])
+
+
+def test_hyperband_judges_from_eta_peers_and_the_median_rule_from_four():
+    """A top-1/eta cut needs eta runs besides the one judged: hyperband at eta 2 judges the third run of a sweep,
+    so the first runs are not all trained to the end; the median rule waits for four."""
+    hyperband, median = EarlyTermination("hyperband", min_iter=1, eta=2), EarlyTermination("median", min_iter=1)
+    assert hyperband.bar(1, [0.5]) is None and hyperband.bar(1, [0.4, 0.6]) == pytest.approx(0.5)
+    assert median.bar(1, [0.4, 0.5, 0.6]) is None and median.bar(1, [0.4, 0.5, 0.6, 0.7]) == pytest.approx(0.55)
+    assert EarlyTermination("hyperband", min_iter=1, eta=2.5).min_peers == 3
 
 
 def test_the_median_rule_stops_only_runs_strictly_below_the_median():

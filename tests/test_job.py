@@ -77,7 +77,8 @@ def test_a_run_below_its_peers_is_stopped_by_the_rule_and_still_scored(tmp_path,
     ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled",
                      early_terminate=rule)
     result = run_one(resolve_config(SMALL), ctx, peers={1: [1.0] * 4})
-    assert result.record.status == "stopped" and result.record.error == "median rule at epoch 1"
+    assert result.record.status == "stopped" and result.record.error.startswith(
+        "median rule at epoch 1: val_acc ") and result.record.error.endswith(" below the bar 1.0000 of 4 runs")
     assert len(result.record.epochs) == 1
     assert 0 <= result.record.scores["test_acc"] <= 1 and result.weights is not None
     unstopped = run_one(resolve_config(SMALL), ctx, peers={1: [0.0] * 4})

@@ -179,7 +179,7 @@ def test_hyperband_stops_runs_below_the_quantile_of_their_peers():
     peers = [0.9, 0.91, 0.92, 0.93]
     assert rule.should_stop(2, 0.5, peers) and not rule.should_stop(2, 0.95, peers)
     assert not rule.should_stop(3, 0.5, peers), "hyperband only judges at its brackets"
-    assert not rule.should_stop(2, 0.5, peers[:2]), "too few peers to judge"
+    assert not rule.should_stop(2, 0.5, peers[:1]), "too few peers to judge"
     median = EarlyTermination("median", min_iter=1)
     assert median.should_stop(5, 0.9, [0.8, 0.95, 0.96, 0.97]) and not median.should_stop(5, 0.96, [0.8, 0.9, 0.95, 0.97])
 
@@ -196,8 +196,8 @@ def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
     run_sweep(spec, store, LocalWorkers(1), ctx=ctx, progress=False)  # one job: the slow run sees every peer
     slow = [r for r in store.runs(sweep="et") if r["config"]["learning_rate"] < 1e-5][0]
     assert slow["status"] == "stopped" and slow["epochs_done"] == 2
-    first_four = store.runs(sweep="et", limit=4)  # too few peers to be judged
-    assert [r["status"] for r in first_four] == ["finished"] * 4
+    first_two = store.runs(sweep="et", limit=2)  # too few peers (fewer than eta) to be judged
+    assert [r["status"] for r in first_two] == ["finished"] * 2
 
 
 @SWEEP_DEADLINE
@@ -214,6 +214,10 @@ def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
     rows = store.runs(sweep="bo")
     assert len(rows) == 12 and len({r["config_hash"] for r in rows}) == 12
     assert all(1e-4 <= r["config"]["learning_rate"] <= 0.1 for r in rows)
+    reasons = [r["proposal"] for r in rows]  # each run says why it was proposed, in the order they were claimed
+    # batches of 4: the first two are drawn before 6 runs reported, the third once at least 7 had
+    assert all(r.startswith("random start: a draw from the space (") for r in reasons[:8]), reasons
+    assert all(r.startswith("model: ") and " predicted " in r for r in reasons[8:]), reasons
     assert run_sweep(spec, store, LocalWorkers(2), ctx=ctx, progress=False).counts == {}
 
 

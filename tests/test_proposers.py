@@ -1,8 +1,10 @@
 """runner/proposers.py: what a sweep runs next; a bayes sweep's proposals, their history and its cap."""
+import numpy as np
 import pytest
 import yaml
 
 import runner.proposers
+from runner import bayes
 from conftest import QUICK, QUICK_VALUES, as_record
 from mlp.options import resolve_config
 from runner.pipeline import key_defaults
@@ -11,27 +13,105 @@ from runner.sweep_file import load_sweep
 from store import RunStore
 
 
+def epochs_of(values, metric="val_acc"):
+    return [{"epoch": e, metric: v} for e, v in enumerate(values, start=1)]
+
+
 @pytest.mark.parametrize("metric", (None, "val_f1"))
-def test_a_bayes_sweep_learns_from_its_metric_and_runs_up_to_its_cap(tmp_path, monkeypatch, metric):
-    """The history handed to the forest pairs each finished run with the spec's metric (val_acc by default)."""
-    spec = {"name": "b", "method": "bayes", "run_cap": 5, "parameters": {**QUICK, "seed": {"values": [0, 1, 2]}}}
+def test_a_bayes_sweep_learns_from_every_epoch_of_its_runs_stopped_ones_included(tmp_path, monkeypatch, metric):
+    """The model is handed each finished, stopped and diverged run of the sweep with the spec's metric (val_acc by
+    default) at every epoch it reached; a failed run and another sweep's run are not its history."""
+    spec = {"name": "b", "method": "bayes", "run_cap": 9, "parameters": {**QUICK, "seed": {"values": list(range(6))}}}
     if metric:
         spec["metric"] = {"name": metric, "goal": "maximize"}
     (tmp_path / "b.yaml").write_text(yaml.safe_dump(spec))
     spec = load_sweep(tmp_path / "b.yaml")
     store = RunStore(tmp_path / "runs.db")
-    for seed, (acc, f1) in enumerate(((0.5, 0.9), (0.7, 0.2))):
-        store.record("b", as_record(resolve_config({"epochs": 1, "seed": seed}), {"status": "finished", "val_acc": acc, "val_f1": f1}))
-    # neither a run stopped early (its scores are an early epoch's) nor another sweep's run is history
-    store.record("b", as_record(resolve_config({"epochs": 1, "seed": 2}), {"status": "stopped", "val_acc": 0.3, "val_f1": 0.3}))
-    store.record("other", as_record(resolve_config({"epochs": 1, "seed": 3}), {"status": "finished", "val_acc": 0.9, "val_f1": 0.9}))
+    name = metric or "val_acc"
+    recorded = {0: ("finished", [0.5, 0.6, 0.7]), 1: ("stopped", [0.3, 0.35]), 2: ("diverged", [0.2])}
+    for seed, (status, curve) in recorded.items():
+        store.record("b", as_record(resolve_config({**QUICK_VALUES, "seed": seed}),
+                                    {"status": status, "epochs": epochs_of(curve, name)}))
+    store.record("b", as_record(resolve_config({**QUICK_VALUES, "seed": 3}), {"status": "failed",
+                                                                               "epochs": epochs_of([0.9], name)}))
+    store.record("other", as_record(resolve_config({**QUICK_VALUES, "seed": 4}),
+                                    {"status": "finished", "epochs": epochs_of([0.9], name)}))
     seen = []
-    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, history, n, rng: seen.append(history) or [])
+    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng: seen.append(curves) or [])
     proposer = BayesProposer(spec, store, batch_size=2)
     assert proposer.next_batch() == []
-    assert (proposer.total(), proposer.already_done()) == (5, 3)  # a bayes sweep runs up to its run_cap
-    expected = {0: (0.5, 0.9), 1: (0.7, 0.2)}
-    assert sorted((c["seed"], v) for c, v in seen[0]) == [(s, expected[s][metric == "val_f1"]) for s in (0, 1)]
+    assert (proposer.total(), proposer.already_done()) == (9, 3)  # a bayes sweep runs up to its run_cap
+    assert sorted((c.config["seed"], c.values, c.diverged) for c in seen[0]) == \
+        [(0, [0.5, 0.6, 0.7], False), (1, [0.3, 0.35], False), (2, [0.2], True)]
+
+
+def curve(run_id, values, **options):
+    return bayes.Curve(run_id, resolve_config({**QUICK_VALUES, "epochs": 4, **options}), values)
+
+
+def test_the_model_learns_from_runs_stopped_at_their_first_rung():
+    """Runs early termination stopped after one epoch say enough: sgd stopped low at epoch 1 every time, adam went
+    on and finished high, so the model proposes adam; every proposal trains the longest the space allows."""
+    spec = {"name": "m", "metric": {"name": "val_acc", "goal": "maximize"},
+            "parameters": {**QUICK, "epochs": {"values": [2, 4]}, "optimizer": {"values": ["sgd", "adam"]},
+                           "learning_rate": {"min": 1e-4, "max": 0.1, "distribution": "log_uniform_values"}}}
+    rng = np.random.default_rng(0)
+    curves = [curve(i, [0.2], optimizer="sgd", learning_rate=float(lr))
+              for i, lr in enumerate(np.geomspace(1e-4, 0.1, 6))]
+    curves += [curve(10, [0.5, 0.7, 0.8, 0.9], optimizer="adam", learning_rate=1e-3),
+               curve(11, [0.5, 0.6], optimizer="adam", learning_rate=0.05)]
+    proposals = bayes.propose(spec, curves, 8, rng)
+    assert len(proposals) == 8 and {p.values["epochs"] for p in proposals} == {4}
+    assert all(p.reason.endswith("at 4 epochs, from 12 epochs of 8 runs") for p in proposals)
+    by_model = [p for p in proposals if p.reason.startswith("model: ")]
+    assert len(by_model) >= 4 and {p.values["optimizer"] for p in by_model} == {"adam"}
+    assert all(p.reason.startswith("a plain draw from the space") for p in proposals if p not in by_model)
+
+
+def test_bayes_proposals_follow_the_seed():
+    """The same curves and seed propose the same runs; another seed (another sweep name) proposes others."""
+    spec = {"name": "m", "parameters": {**QUICK, "learning_rate": {"min": 1e-4, "max": 0.1,
+                                                                   "distribution": "log_uniform_values"}}}
+    curves = [curve(i, [0.1 * i, 0.1 * i + 0.05], learning_rate=10 ** -(i % 4 + 1)) for i in range(8)]
+
+    def proposed(seed):
+        return [p.values for p in bayes.propose(spec, curves, 3, np.random.default_rng(seed))]
+
+    assert proposed(1) == proposed(1) and proposed(1) != proposed(2)
+    assert [p.reason for p in bayes.propose(spec, curves[:3], 2, np.random.default_rng(1))] == \
+        ["random start: a draw from the space (3 of 6 runs reported)"] * 2
+
+
+def test_a_warm_start_reads_only_runs_of_its_own_dataset_and_space(tmp_path, monkeypatch):
+    """With ``warm_start`` the store's other sweeps feed the model, but only their runs this sweep could have
+    proposed: not another dataset's, not one outside a range, not one with an option the space does not vary."""
+    parameters = {**QUICK, "epochs": {"values": [1, 2]},
+                  "learning_rate": {"min": 1e-3, "max": 0.1, "distribution": "log_uniform_values"}}
+    spec = {"name": "second", "method": "bayes", "run_cap": 20, "warm_start": True, "parameters": parameters}
+    (tmp_path / "second.yaml").write_text(yaml.safe_dump(spec))
+    spec = load_sweep(tmp_path / "second.yaml")
+    store = RunStore(tmp_path / "runs.db")
+    store.use_defaults(key_defaults())
+    runs = {"in space": {"learning_rate": 0.01, "epochs": 2},
+            "fashion": {"learning_rate": 0.01, "dataset": "fashion_mnist"},
+            "lr outside": {"learning_rate": 0.5},
+            "other option": {"learning_rate": 0.01, "momentum": 0.5}}
+    for label, options in runs.items():
+        store.record("first", as_record(resolve_config({**QUICK_VALUES, "epochs": 1, **options}),
+                                        {"status": "finished", "epochs": epochs_of([0.5]), "error": label}))
+    store.record("second", as_record(resolve_config({**QUICK_VALUES, "epochs": 1, "learning_rate": 0.02}),
+                                     {"status": "stopped", "epochs": epochs_of([0.4])}))
+    learned = {c.run_id for c in BayesProposer(spec, store, batch_size=2).curves()}
+    by_label = {r["error"]: r["id"] for r in store.runs(sweep="first")}
+    assert learned == {by_label["in space"], store.runs(sweep="second")[0]["id"]}
+    cold = load_sweep_text(tmp_path, {**spec, "warm_start": False})
+    assert {c.run_id for c in BayesProposer(cold, store, batch_size=2).curves()} == \
+        {store.runs(sweep="second")[0]["id"]}, "off (the default), only the sweep's own runs"
+
+
+def load_sweep_text(folder, spec):
+    (folder / "again.yaml").write_text(yaml.safe_dump(spec))
+    return load_sweep(folder / "again.yaml")
 
 
 def bayes_spec(tmp_path, run_cap):
@@ -70,10 +150,13 @@ def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monk
     store = RunStore(tmp_path / "runs.db")
     store.use_defaults(key_defaults())
     store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.02}), {"status": "finished", "val_acc": 0.5}))
-    proposals = [{**QUICK_VALUES, "learning_rate": lr} for lr in (-1.0, 0.01, 0.01, 0.02, 0.03)]
-    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, history, n, rng: proposals)
-    batch = BayesProposer(spec, store, batch_size=8).next_batch()
+    proposals = [bayes.Proposal({**QUICK_VALUES, "learning_rate": lr}, f"why {i}")
+                 for i, lr in enumerate((-1.0, 0.01, 0.01, 0.02, 0.03))]
+    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng: proposals)
+    proposer = BayesProposer(spec, store, batch_size=8)
+    batch = proposer.next_batch()
     assert batch == [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
+    assert [proposer.proposals[store.key(c)] for c in batch] == ["why 1", "why 4"], "each kept with its reason"
 
 
 

@@ -153,7 +153,18 @@ def facts_2_2(store):
         values = [str(q.scalar(r["config"][key])) for r in runs]
         value = sorted(set(values), key=lambda v: (-values.count(v), v))[0]
         profile.append((f"{key} {value}", f"{values.count(value)} of {len(runs)}"))
-    return census(store, "search") | {
+    final = store.db.execute("SELECT status, epochs_done, proposal FROM runs WHERE sweep = 'search' AND status IN "
+                             "('finished', 'stopped', 'diverged') ORDER BY id").fetchall()
+    phrases = {"model:": "proposed by the search's model of the runs before them",
+               "random start": "drawn at random before the model had runs to learn from",
+               "a plain draw": "drawn at random between the model's proposals"}
+    kinds = [next(p for start, p in phrases.items() if reason.startswith(start)) for _, _, reason in final]
+    stops = [epochs for status, epochs, _ in final if status == "stopped"]
+    how = {"how.epochs": sum(epochs for _, epochs, _ in final), "how.runs": len(final),
+           "how.proposed": [(p, kinds.count(p)) for p in phrases.values() if p in kinds],
+           "how.stopped": len(stops), "how.rungs": [(f"epoch {e}", stops.count(e)) for e in sorted(set(stops))]
+           or "no epoch"}
+    return census(store, "search") | how | {
         "importance.parameter": importance[0]["parameter"], "importance.k": len(importance),
         "importance.importance": importance[0]["importance"], "importance.second": importance[1]["importance"],
         "importance.second_parameter": importance[1]["parameter"],

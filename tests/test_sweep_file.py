@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import runner_cmd
-from runner.sweep_file import expand, load_sweep, validate
+from runner.sweep_file import OUR_KEYS, expand, load_sweep, validate
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,3 +56,42 @@ def test_every_shipped_sweep_file_is_valid():
     search = load_sweep(ROOT / "sweeps" / "search.yaml")
     assert len(expand(search)) >= 100 and search.get("early_terminate")
 
+
+
+# W&B's sweep schema (wandb/sweeps, config/schema.json) as it bears on our files: its top-level keys (it refuses
+# others), its methods, its hyperband keys, and each parameter's allowed keys by distribution.
+WANDB_TOP_LEVEL = {"apiVersion", "kind", "controller", "description", "program", "job", "image_uri", "entity",
+                   "project", "method", "command", "name", "run_cap", "metric", "metrics", "scheduler",
+                   "early_terminate", "parameters"}
+WANDB_METHODS = {"bayes", "random", "grid", "custom"}
+WANDB_HYPERBAND = {"type", "max_iter", "min_iter", "s", "eta", "strict"}
+WANDB_PARAMETER = {"constant": {"value", "distribution"}, "categorical": {"values", "distribution"},
+                   "uniform": {"min", "max", "distribution"}, "int_uniform": {"min", "max", "distribution"},
+                   "log_uniform_values": {"min", "max", "distribution"}, "q_uniform": {"min", "max", "q", "distribution"}}
+
+
+def wandb_schema_violations(spec):
+    """What W&B's schema would refuse in a sweep file's ``spec``."""
+    found = [f"top-level key {k}" for k in sorted(set(spec) - WANDB_TOP_LEVEL)]
+    if spec["method"] not in WANDB_METHODS:
+        found.append(f"method {spec['method']}")
+    stop = spec.get("early_terminate")
+    if stop is not None and (stop.get("type") != "hyperband" or set(stop) - WANDB_HYPERBAND):
+        found.append(f"early_terminate {stop}")
+    for name, rule in spec["parameters"].items():
+        kind = rule.get("distribution", "constant" if "value" in rule else "categorical" if "values" in rule
+                        else "uniform")
+        if set(rule) - WANDB_PARAMETER.get(kind, set()):
+            found.append(f"parameter {name} {rule}")
+    return found
+
+
+def test_the_search_file_is_in_w_and_bs_schema_and_our_extensions_are_named():
+    """sweeps/search.yaml, with the new default method, still works with `wandb sweep`; the keys W&B refuses are
+    exactly the ones sweep_file calls ours, and the W&B backend leaves them out."""
+    search = load_sweep(ROOT / "sweeps" / "search.yaml")
+    assert search["method"] == "bayes" and wandb_schema_violations(search) == []
+    extended = {**search, "warm_start": True}
+    validate(extended)
+    assert wandb_schema_violations(extended) == ["top-level key warm_start"]
+    assert OUR_KEYS == {"warm_start"}
