@@ -104,7 +104,7 @@ class BayesProposer(Proposer):
         metric = self.spec.get("metric", {}).get("name", "val_acc")
         rows = self.store.curves(metric, None if self.spec.get("warm_start") else [self.sweep])
         return [bayes.Curve(r["id"], r["config"], r["values"], r["status"] == Status.DIVERGED) for r in rows
-                if r["sweep"] == self.sweep or in_space(self.spec["parameters"], r["config"])]
+                if r["sweep"] == self.sweep or could_propose(self.spec["parameters"], r["config"])]
 
     def next_batch(self):
         taken = self.done_keys() | self.store.held_keys(self.sweep)
@@ -124,7 +124,7 @@ class BayesProposer(Proposer):
         return batch[: min(left, self.batch_size)]
 
 
-def in_space(parameters, config):
+def could_propose(parameters, config):
     """Is a resolved ``config`` one the sweep could propose: its options in the space, every other at its
     default?"""
     values = {name: bayes.scalar(config.get(name)) for name in parameters}

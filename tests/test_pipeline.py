@@ -198,6 +198,9 @@ def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
     assert slow["status"] == "stopped" and slow["epochs_done"] == 2
     first_two = store.runs(sweep="et", limit=2)  # too few peers (fewer than eta) to be judged
     assert [r["status"] for r in first_two] == ["finished"] * 2
+    assert [r["proposal"] for r in store.runs(sweep="et")] == [
+        f"grid: configuration {i} of 6 of the sweep's expansion" for i in range(1, 7)]
+    assert slow["error"].startswith("hyperband rule at epoch 2: val_acc ") and slow["error"].endswith(" runs")
 
 
 @SWEEP_DEADLINE

@@ -142,6 +142,7 @@ def test_make_ui_serves_the_leaderboard_and_draws_a_curve_in_a_browser(tmp_path)
     store = store_with_runs(tmp_path / "runs.db")
     best = store.best("val_acc")
     store.close()
+    before = (tmp_path / "runs.db").read_bytes()
     ui = UI(tmp_path / "runs.db")
     try:
         leaderboard = browser_dom(f"{ui.base}/leaderboard?sweep=demo")
@@ -156,6 +157,7 @@ def test_make_ui_serves_the_leaderboard_and_draws_a_curve_in_a_browser(tmp_path)
         assert [r["epoch"] for r in ui.json("run_epochs", run_id=best["id"])] == [1, 2, 3]
     finally:
         ui.stop()
+    assert (tmp_path / "runs.db").read_bytes() == before, "the UI wrote nothing"
 
 
 @SWEEP_DEADLINE
