@@ -18,12 +18,16 @@ install:  ## make .venv and install the project with its test dependencies
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev,ui]'
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || \
+		echo "make install: could not install Debian's chromium (it needs root and apt): the browser test will skip"
 
 data:  ## download MNIST and Fashion-MNIST into the per-user cache now (checked against their MD5s)
 	$(PY) -m mlp.data fetch
 
-test:  ## run the test suite (about 10 minutes)
-	$(PY) -m pytest
+# The tests, a file per worker process (TEST_JOBS of them): the files share no paths, and each trains on small slices.
+TEST_JOBS ?= 2
+test:  ## run the test suite (about 6 minutes on 2 cores)
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 # mutmut copies the code into mutants/ and runs the tests there; PYTHONPATH makes the scripts and runners the tests
 # start as subprocesses import that copy too, so they run the mutant under test (mutmut passes its name in the

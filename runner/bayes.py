@@ -187,7 +187,7 @@ def propose(spec, curves, count, rng):
     chosen, seen = [], set()
     while len(chosen) < count:
         plain = rng.random() < RANDOM_SHARE
-        i = int(rng.integers(N_CANDIDATES)) if plain else next(ranked, None)  # the plain draws come first
+        i = int(rng.integers(N_CANDIDATES)) if plain else next(ranked, None)  # the first N_CANDIDATES are draws
         if i is None:
             break
         values, origin = candidates[i]

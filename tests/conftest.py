@@ -181,7 +181,7 @@ def copy_checkout(root):
     """This checkout as a fresh clone has it, copied to ``root`` (symlinks kept, no caches) -> ``root``."""
     shutil.copytree(REPO, root, symlinks=True,
                     ignore=lambda folder, names: NOT_IN_A_CLONE & set(names) if Path(folder) == REPO else
-                    {n for n in names if n == "__pycache__"})
+                    {n for n in names if n == "__pycache__" or n.endswith(("-wal", "-shm"))})  # a reader's
     return root
 
 
