@@ -213,11 +213,12 @@ def top_profile(store, sweep, n, keys, metric="val_acc"):
 
 
 # How each recorded reason (the store's ``proposal``) reads in the report, by its opening words.
-PROPOSED_BY = (("model:", "proposed by the search's model of the runs before them"),
-               ("random start", "drawn at random before the model had runs to learn from"),
-               ("a plain draw", "drawn at random between the model's proposals"),
-               ("random:", "drawn at random up front (method random)"),
-               ("grid:", "points of a grid"))
+PROPOSED_BY = (("model:", "the search's model of the runs before it"),
+               ("random start", "random draws before the model had runs to learn from"),
+               ("a plain draw", "random draws between the model's proposals"),
+               ("random:", "the sweep's random expansion"),
+               ("grid:", "the sweep's grid"))
+UNRECORDED = "choices the store does not record"
 
 
 def search_story(store, sweep):
@@ -225,9 +226,9 @@ def search_story(store, sweep):
     gave (in PROPOSED_BY's order; runs with no recorded reason last), and the runs early termination stopped
     at each epoch. -> {runs, epochs, proposed: [(how, count)], stopped, rungs: [(epoch, count)]}"""
     runs = store.runs(sweep=sweep, status=FINAL)
-    kinds = [next((how for start, how in PROPOSED_BY if (r["proposal"] or "").startswith(start)),
-                  "with no recorded reason") for r in runs]
-    order = [how for _, how in PROPOSED_BY] + ["with no recorded reason"]
+    kinds = [next((how for start, how in PROPOSED_BY if (r["proposal"] or "").startswith(start)), UNRECORDED)
+             for r in runs]
+    order = [how for _, how in PROPOSED_BY] + [UNRECORDED]
     stopped = [r["epochs_done"] for r in runs if r["status"] == Status.STOPPED]
     return {"runs": len(runs), "epochs": sum(r["epochs_done"] or 0 for r in runs),
             "proposed": [(how, kinds.count(how)) for how in order if how in kinds],

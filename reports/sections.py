@@ -165,7 +165,7 @@ def search(ctx):
               "{run_id}, at validation accuracy {val_acc}: {config}.", prefix="best", n=len(runs),
               val_acc=best["val_acc"], run_id=best["id"], config=describe(best["config"]))
     story = q.search_story(store, sweep)
-    notes.add("The search trained {epochs} epochs over its {runs} runs, which were {proposed}; early termination "
+    notes.add("The search trained {epochs} epochs over {runs} runs, which came from {proposed}; early termination "
               "stopped {stopped} of them, at {rungs}.", prefix="how", epochs=story["epochs"], runs=story["runs"],
               proposed=story["proposed"], stopped=story["stopped"], rungs=story["rungs"] or "no epoch")
     profile = q.top_profile(store, sweep, N_TOP, [k for k in PROFILE_KEYS if k in table["names"]])
