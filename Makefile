@@ -48,7 +48,7 @@ JOBS ?= 2
 sweep:  ## run a sweep file in parallel, resumably: make sweep SWEEP=sweeps/x.yaml JOBS=2
 	$(PY) -m runner $(SWEEP) --jobs $(JOBS)
 
-search:  ## the 120-run hyperparameter search of report 2.2 (method bayes; about 9 minutes on 2 cores)
+search:  ## the 160-run hyperparameter search of report 2.2 (method bayes; about 8 minutes on 2 cores)
 	$(PY) -m runner sweeps/search.yaml --jobs $(JOBS)
 
 runs:  ## the 20 best runs in the store by validation accuracy

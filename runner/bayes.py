@@ -11,6 +11,7 @@ few runs have reported, proposals are random draws.
 """
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from sklearn.ensemble import RandomForestRegressor
@@ -163,13 +164,14 @@ class Model:
         return per_tree.mean(axis=0), per_tree.std(axis=0)
 
 
-def propose(spec, curves, count, rng):
-    """``curves``: the Curves the sweep may learn from -> ``count`` Proposals (fewer only if draws repeat)."""
+def propose(spec, curves, count, rng, is_new=lambda values: True):
+    """``curves``: the Curves the sweep may learn from -> ``count`` Proposals (fewer only if draws repeat) whose
+    values ``is_new`` accepts (the caller's: not run, nor running, already)."""
     params = spec["parameters"]
     if len(curves) < N_RANDOM_START or not any(v is not None for c in curves for v in c.values):
-        return [Proposal(_at_full_length(params, values), f"random start: a draw from the space "
-                                                         f"({len(curves)} of {N_RANDOM_START} runs reported)")
-                for values in random_configs(spec, count, rng)]
+        return [Proposal(values, f"random start: a draw from the space ({len(curves)} of {N_RANDOM_START} runs "
+                                 f"reported)") for values in map(partial(_at_full_length, params),
+                                                                  random_configs(spec, count, rng)) if is_new(values)]
     goal = spec.get("metric", {}).get("goal", "maximize")
     model = Model(params, curves, goal, rng)
     mean, _ = model.predict([c.config for c in curves])
@@ -183,17 +185,17 @@ def propose(spec, curves, count, rng):
     candidates = [(_at_full_length(params, values), origin) for values, origin in candidates]
     mean, spread = model.predict([values for values, _ in candidates])
     score = mean + EXPLORATION * spread
-    ranked = iter(np.argsort(-score))
+    sources = {False: iter(np.argsort(-score)), True: iter(rng.permutation(N_CANDIDATES))}  # the first are draws
     chosen, seen = [], set()
     while len(chosen) < count:
-        plain = rng.random() < RANDOM_SHARE
-        i = int(rng.integers(N_CANDIDATES)) if plain else next(ranked, None)  # the first N_CANDIDATES are draws
-        if i is None:
+        plain = bool(rng.random() < RANDOM_SHARE)  # decided once per proposal, whatever is skipped below
+        for i in sources[plain]:
+            values, origin = candidates[i]
+            fingerprint = repr(sorted((k, repr(v)) for k, v in values.items()))
+            if fingerprint not in seen and is_new(values):
+                break
+        else:  # that source ran dry
             break
-        values, origin = candidates[i]
-        fingerprint = repr(sorted((k, repr(v)) for k, v in values.items()))
-        if fingerprint in seen:
-            continue
         seen.add(fingerprint)
         why = "a plain draw from the space" if plain else f"model: {origin}"
         chosen.append(Proposal(values, f"{why}, predicted {from_utility(mean[i], goal):.4f} (at best "

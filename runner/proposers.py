@@ -111,17 +111,19 @@ class BayesProposer(Proposer):
         left = self._left(taken)
         if left <= 0:
             return []
-        batch = []
-        for proposal in bayes.propose(self.spec, self.curves(), 4 * min(left, self.batch_size), self.rng):
+        def is_new(values):
             try:
-                config = resolve_config(proposal.values)
+                return self.store.key(resolve_config(values)) not in taken
             except ConfigError:  # a draw no validation sample met: skip it, propose again
-                continue
-            key = self.store.key(config)
-            if key not in taken and config not in batch:
+                return False
+
+        batch = []
+        for proposal in bayes.propose(self.spec, self.curves(), min(left, self.batch_size), self.rng, is_new):
+            config = resolve_config(proposal.values)
+            if config not in batch:
                 batch.append(config)
-                self.proposals[key] = proposal.reason
-        return batch[: min(left, self.batch_size)]
+                self.proposals[self.store.key(config)] = proposal.reason
+        return batch
 
 
 def could_propose(parameters, config):

@@ -37,7 +37,7 @@ def test_a_bayes_sweep_learns_from_every_epoch_of_its_runs_stopped_ones_included
     store.record("other", as_record(resolve_config({**QUICK_VALUES, "seed": 4}),
                                     {"status": "finished", "epochs": epochs_of([0.9], name)}))
     seen = []
-    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng: seen.append(curves) or [])
+    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng, is_new: seen.append(curves) or [])
     proposer = BayesProposer(spec, store, batch_size=2)
     assert proposer.next_batch() == []
     assert (proposer.total(), proposer.already_done()) == (9, 3)  # a bayes sweep runs up to its run_cap
@@ -78,6 +78,8 @@ def test_bayes_proposals_follow_the_seed():
         return [p.values for p in bayes.propose(spec, curves, 3, np.random.default_rng(seed))]
 
     assert proposed(1) == proposed(1) and proposed(1) != proposed(2)
+    for some in (curves, curves[:3]):  # nothing the caller calls taken, from the model or from a random start
+        assert bayes.propose(spec, some, 3, np.random.default_rng(1), is_new=lambda values: False) == []
     assert [p.reason for p in bayes.propose(spec, curves[:3], 2, np.random.default_rng(1))] == \
         ["random start: a draw from the space (3 of 6 runs reported)"] * 2
 
@@ -152,9 +154,16 @@ def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monk
     store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.02}), {"status": "finished", "val_acc": 0.5}))
     proposals = [bayes.Proposal({**QUICK_VALUES, "learning_rate": lr}, f"why {i}")
                  for i, lr in enumerate((-1.0, 0.01, 0.01, 0.02, 0.03))]
-    monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng: proposals)
+    verdicts = {}
+
+    def propose(spec, curves, n, rng, is_new):
+        verdicts.update({p.values["learning_rate"]: is_new(p.values) for p in proposals})
+        return [p for p in proposals if is_new(p.values)]
+
+    monkeypatch.setattr(runner.proposers.bayes, "propose", propose)
     proposer = BayesProposer(spec, store, batch_size=8)
     batch = proposer.next_batch()
+    assert verdicts == {-1.0: False, 0.01: True, 0.02: False, 0.03: True}, "invalid, and taken, are not new"
     assert batch == [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
     assert [proposer.proposals[store.key(c)] for c in batch] == ["why 1", "why 4"], "each kept with its reason"
 
