@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK_VALUES, REPO, SWEEP_DEADLINE, as_record, runner_cmd, wait_for, write_sweep
+from conftest import (QUICK_VALUES, REPO, SWEEP_DEADLINE, as_record, remount, runner_cmd, small_disk, wait_for,
+                      write_sweep)
 from mlp.options import RUN_OPTION_NAMES, resolve_config
 from runner.pipeline import open_store
 from store.migrations import _OPTIONS_V10
@@ -101,10 +102,10 @@ def fetch(url):
 class UI:
     """``make ui DB=... PORT=...`` as a user starts it, stopped (the whole make process group) at the end."""
 
-    def __init__(self, db):
+    def __init__(self, db, log=None):
         self.db, self.port = Path(db), free_port()
         self.base = f"http://127.0.0.1:{self.port}/{self.db.stem}"
-        self.log = self.db.with_suffix(".ui.log")  # a file, not a pipe: a full pipe would stall the server's log
+        self.log = log or self.db.with_suffix(".ui.log")  # a file, not a pipe: a full pipe would stall the log
         with open(self.log, "w") as log:
             self.process = subprocess.Popen(["make", "--no-print-directory", "ui", f"DB={db}", f"PORT={self.port}",
                                              f"PY={sys.executable}"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
@@ -181,3 +182,17 @@ def test_a_sweep_writes_while_the_ui_serves_and_both_finish(tmp_path):
     finally:
         log = ui.stop()
     assert "Traceback" not in log and "locked" not in log and " 200 OK" in log
+
+
+def test_make_ui_serves_a_store_on_a_read_only_disk_as_immutable(tmp_path):
+    """SQLite could make no -shm file there: the store is served immutable, and its pages still answer."""
+    with small_disk(tmp_path / "disk", 10) as disk:
+        store_with_runs(disk / "runs.db").close()
+        remount(disk, "ro")
+        ui = UI(disk / "runs.db", log=tmp_path / "ui.log")
+        try:
+            databases = json.loads(fetch(f"http://127.0.0.1:{ui.port}/-/databases.json")[1])
+            assert [(d["name"], d["is_mutable"]) for d in databases] == [("runs", False)]
+            assert [r["id"] for r in ui.json("leaderboard", sweep="demo")] == [1, 2]
+        finally:
+            ui.stop()
