@@ -11,7 +11,6 @@ spread (min..max), and the epochs and CPU seconds each needed to first reach eac
     python bench/bench_search.py                 # the headline: full training split, 5 seeds
     python bench/bench_search.py --quick         # a try-out: 10,000 training images, half the budget
 """
-import argparse
 import json
 import math
 import os
@@ -22,12 +21,15 @@ import time
 from pathlib import Path
 
 from joblib import Parallel, delayed
+from tqdm import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from cli import OneLineParser, one_line_errors  # noqa: E402
 from mlp.data import check_available  # noqa: E402
 from mlp.options import resolve_config  # noqa: E402
+from runner.bayes import full_length  # noqa: E402
 from runner.job import JobContext, run_one  # noqa: E402
 from runner.early_stop import StopTraining  # noqa: E402
 from runner.pipeline import open_store, run_sweep  # noqa: E402
@@ -91,8 +93,7 @@ def optuna_study(method, seed, spec, trace, data_dir):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     rule = spec.get("early_terminate") or {}
     min_iter, eta = rule.get("min_iter", 3), rule.get("eta", 3)
-    epochs_rule = spec["parameters"]["epochs"]
-    longest = max(epochs_rule.get("values", [epochs_rule.get("value")]))
+    longest = full_length(spec["parameters"])
     if method == "optuna-tpe-hyperband":
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
         pruner = optuna.pruners.HyperbandPruner(min_resource=min_iter, max_resource=longest, reduction_factor=eta)
@@ -168,7 +169,7 @@ def summarize(method, traces, budget, targets):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="bench/bench_search.py", description=__doc__.splitlines()[0])
     parser.add_argument("--sweep", default=str(ROOT / "sweeps" / "search.yaml"))
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=None, help=f"epochs per study (default {FULL_BUDGET}; "
@@ -179,8 +180,12 @@ def main(argv=None):
     parser.add_argument("--data_dir", default=None)
     parser.add_argument("--traces", default=None, help="write every study's trace to this JSON file")
     args = parser.parse_args(argv)
-    spec = load_sweep(args.sweep)
-    check_available(spec["parameters"]["dataset"]["value"], args.data_dir)
+    for name in ("seeds", "budget", "jobs"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
+    with one_line_errors("bench/bench_search.py"):
+        spec = load_sweep(args.sweep)
+        check_available(spec["parameters"]["dataset"]["value"], args.data_dir)
     budget = args.budget or (FULL_BUDGET // 2 if args.quick else FULL_BUDGET)
     if args.quick:
         spec["parameters"] = {**spec["parameters"], "train_size": {"value": 10000}}
@@ -192,7 +197,9 @@ def main(argv=None):
     kernels = sorted({str(i.get("architecture")) for i in threadpool_info() if i.get("internal_api") == "openblas"})
     print(f"BLAS kernel {', '.join(kernels) or 'not OpenBLAS'}; {os.cpu_count()} CPUs", flush=True)
     started = time.time()
-    traces = Parallel(n_jobs=args.jobs)(delayed(study)(m, s, spec, budget, args.data_dir) for m, s in jobs)
+    studies = Parallel(n_jobs=args.jobs, return_as="generator")(delayed(study)(m, s, spec, budget, args.data_dir)
+                                                                for m, s in jobs)
+    traces = list(tqdm(studies, total=len(jobs), unit="study", desc="studies"))  # in the order of jobs
     by_method = {m: [t for (mm, _), t in zip(jobs, traces) if mm == m] for m in args.methods}
     if args.traces:
         Path(args.traces).write_text(json.dumps({m: t for m, t in by_method.items()}))

@@ -404,11 +404,17 @@ class RunStore:
         per_epoch = [m for m in METRICS if m in EPOCH_COLUMNS]
         if metric not in per_epoch:
             raise StoreError(f"{metric!r} is not measured per epoch; choose from {', '.join(per_epoch)}")
-        runs = [r for r in self.runs(status=FINAL) if sweeps is None or r["sweep"] in sweeps]
+        runs = self.runs(status=FINAL) if sweeps is None else \
+            sorted((r for sweep in sweeps for r in self.runs(sweep=sweep, status=FINAL)), key=lambda r: r["id"])
         values = {r["id"]: [] for r in runs}
-        for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs ORDER BY run_id, epoch"):
-            if run_id in values:
-                values[run_id].append(value)
+        statuses = [status.value for status in FINAL]
+        where = f"r.status IN ({', '.join('?' * len(statuses))})"
+        if sweeps is not None:
+            where += f" AND r.sweep IN ({', '.join('?' * len(sweeps))})"
+        for run_id, value in self.db.execute(f"SELECT e.run_id, e.{metric} FROM epochs e JOIN runs r ON r.id = e.run_id "
+                                             f"WHERE {where} ORDER BY e.run_id, e.epoch",
+                                             [*statuses, *(sweeps or [])]):
+            values[run_id].append(value)
         return [{**r, "values": values[r["id"]]} for r in runs]
 
     def best(self, metric="test_f1", sweep=None, lowest=False, match=None):
