@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
@@ -29,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from cli import OneLineParser, one_line_errors  # noqa: E402
 from mlp.data import check_available  # noqa: E402
 from mlp.options import resolve_config  # noqa: E402
-from runner.bayes import full_length  # noqa: E402
+from runner.bayes import default_values, full_length  # noqa: E402
 from runner.job import JobContext, run_one  # noqa: E402
 from runner.early_stop import StopTraining  # noqa: E402
 from runner.pipeline import open_store, run_sweep  # noqa: E402
@@ -38,7 +39,9 @@ from runner.workers import InProcessWorkers  # noqa: E402
 from store import Status  # noqa: E402
 
 OURS = ("bayes", "random")
-OPTUNA = ("optuna-tpe-hyperband", "optuna-random-median")
+# "+default": the study's first trial is the trainer's default configuration, as ours starts (runner.bayes):
+# the same head start, so what remains between the two is the search.
+OPTUNA = ("optuna-tpe-hyperband", "optuna-random-median", "optuna-tpe-hyperband+default")
 # The epochs the 120-run search of report 2.2 (random + hyperband) used: docs/report/runs.db, sweep search.
 FULL_BUDGET = 465
 TARGETS = (0.97, 0.975)
@@ -94,13 +97,16 @@ def optuna_study(method, seed, spec, trace, data_dir):
     rule = spec.get("early_terminate") or {}
     min_iter, eta = rule.get("min_iter", 3), rule.get("eta", 3)
     longest = full_length(spec["parameters"])
-    if method == "optuna-tpe-hyperband":
+    if method.startswith("optuna-tpe-hyperband"):
         sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
         pruner = optuna.pruners.HyperbandPruner(min_resource=min_iter, max_resource=longest, reduction_factor=eta)
     else:
         sampler = optuna.samplers.RandomSampler(seed=seed)
         pruner = optuna.pruners.MedianPruner(n_warmup_steps=min_iter - 1)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    if method.endswith("+default"):
+        default = default_values(spec["parameters"], np.random.default_rng(seed))
+        study.enqueue_trial({name: default[name] for name, r in spec["parameters"].items() if "value" not in r})
     ctx = JobContext(sweep="optuna", data_dir=data_dir, wandb_mode="disabled")
 
     def objective(trial):

@@ -213,7 +213,8 @@ def top_profile(store, sweep, n, keys, metric="val_acc"):
 
 
 # How each recorded reason (the store's ``proposal``) reads in the report, by its opening words.
-PROPOSED_BY = (("model:", "the search's model of the runs before it"),
+PROPOSED_BY = (("default:", "the trainer's default configuration, tried first"),
+               ("model:", "the search's model of the runs before it"),
                ("random start", "random draws before the model had runs to learn from"),
                ("a plain draw", "random draws between the model's proposals"),
                ("random:", "the sweep's random expansion"),

@@ -218,8 +218,10 @@ def test_bayes_proposes_new_configs_within_bounds_up_to_the_run_cap(tmp_path):
     assert len(rows) == 12 and len({r["config_hash"] for r in rows}) == 12
     assert all(1e-4 <= r["config"]["learning_rate"] <= 0.1 for r in rows)
     reasons = [r["proposal"] for r in rows]  # each run says why it was proposed, in the order they were claimed
-    # batches of 4: the first two are drawn before 6 runs reported, the third once at least 7 had
-    assert all(r.startswith("random start: a draw from the space (") for r in reasons[:8]), reasons
+    # batches of 4: the first two before 6 runs reported (the trainer's defaults, then draws), the third once 7 had
+    assert reasons[0] == "default: the trainer's own configuration, tried first", reasons
+    assert rows[0]["config"]["optimizer"] == "adam" and rows[0]["config"]["learning_rate"] == 1e-3
+    assert all(r.startswith("random start: a draw from the space (") for r in reasons[1:8]), reasons
     assert all(r.startswith(("model: ", "a plain draw from the space")) and " predicted " in r
                for r in reasons[8:]), reasons
     assert run_sweep(spec, store, LocalWorkers(2), ctx=ctx, progress=False).counts == {}

@@ -81,7 +81,31 @@ def test_bayes_proposals_follow_the_seed():
     for some in (curves, curves[:3]):  # nothing the caller calls taken, from the model or from a random start
         assert bayes.propose(spec, some, 3, np.random.default_rng(1), is_new=lambda values: False) == []
     assert [p.reason for p in bayes.propose(spec, curves[:3], 2, np.random.default_rng(1))] == \
-        ["random start: a draw from the space (3 of 6 runs reported)"] * 2
+        ["default: the trainer's own configuration, tried first", "random start: a draw from the space (3 of 6 runs "
+                                                                  "reported)"]
+
+
+def test_a_bayes_sweep_starts_from_the_trainers_defaults_as_far_as_its_space_holds_them():
+    """The first proposal is the trainer's default configuration (adam, relu, xavier, batch 64: the option table's),
+    with an option whose default the space does not hold drawn from the space, and the longest epochs; once that
+    configuration is taken, a random start is only draws."""
+    spec = {"name": "d", "parameters": {**QUICK, "batch_size": {"values": [32, 64]},
+                                        "epochs": {"values": [1, 2]}, "optimizer": {"values": ["sgd", "adam"]},
+                                        "activation": {"values": ["tanh", "relu"]},
+                                        "learning_rate": {"min": 0.01, "max": 0.1,
+                                                          "distribution": "log_uniform_values"}}}
+    first, *rest = bayes.propose(spec, [], 3, np.random.default_rng(0))
+    assert first.reason.startswith("default: ") and all(p.reason.startswith("random start: ") for p in rest)
+    assert {k: first.values[k] for k in ("optimizer", "activation", "batch_size", "epochs")} == \
+        {"optimizer": "adam", "activation": "relu", "batch_size": 64, "epochs": 2}
+    assert 0.01 <= first.values["learning_rate"] <= 0.1  # the default 1e-3 lies outside: drawn
+    assert len(rest) == 2 and first.values not in [p.values for p in rest]
+
+    def taken(values):
+        return values != first.values
+
+    again = bayes.propose(spec, [], 3, np.random.default_rng(0), is_new=taken)
+    assert len(again) == 3 and all(p.reason.startswith("random start: ") for p in again)
 
 
 def test_a_warm_start_reads_only_runs_of_its_own_dataset_and_space(tmp_path, monkeypatch):

@@ -155,7 +155,8 @@ def facts_2_2(store):
         profile.append((f"{key} {value}", f"{values.count(value)} of {len(runs)}"))
     final = store.db.execute("SELECT status, epochs_done, proposal FROM runs WHERE sweep = 'search' AND status IN "
                              "('finished', 'stopped', 'diverged') ORDER BY id").fetchall()
-    phrases = {"model:": "the search's model of the runs before it",
+    phrases = {"default:": "the trainer's default configuration, tried first",
+               "model:": "the search's model of the runs before it",
                "random start": "random draws before the model had runs to learn from",
                "a plain draw": "random draws between the model's proposals"}
     kinds = [next(p for start, p in phrases.items() if reason.startswith(start)) for _, _, reason in final]
