@@ -407,13 +407,9 @@ class RunStore:
         runs = self.runs(status=FINAL) if sweeps is None else \
             sorted((r for sweep in sweeps for r in self.runs(sweep=sweep, status=FINAL)), key=lambda r: r["id"])
         values = {r["id"]: [] for r in runs}
-        statuses = [status.value for status in FINAL]
-        where = f"r.status IN ({', '.join('?' * len(statuses))})"
-        if sweeps is not None:
-            where += f" AND r.sweep IN ({', '.join('?' * len(sweeps))})"
-        for run_id, value in self.db.execute(f"SELECT e.run_id, e.{metric} FROM epochs e JOIN runs r ON r.id = e.run_id "
-                                             f"WHERE {where} ORDER BY e.run_id, e.epoch",
-                                             [*statuses, *(sweeps or [])]):
+        for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs WHERE run_id IN "
+                                             f"(SELECT value FROM json_each(?)) ORDER BY run_id, epoch",
+                                             [json.dumps(list(values))]):  # the epochs of exactly those runs
             values[run_id].append(value)
         return [{**r, "values": values[r["id"]]} for r in runs]
 
