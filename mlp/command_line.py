@@ -45,12 +45,14 @@ def _stop(signum, frame):
 def run_command(prog, main, on_stop=""):
     """A command line's entry: ``main()``'s exit status. SIGTERM and Ctrl-C end it in one line, ``prog: stopped
     by SIGTERM; <on_stop>``, with exit status 143 or 130 (128 + the signal); a reader that closes the pipe
-    (``| head``) ends it quietly, with the status of a process SIGPIPE ends (141)."""
-    signal.signal(signal.SIGTERM, _stop)
+    (``| head``) ends it quietly, with the status of a process SIGPIPE ends (141).
+
+    A SIGINT the command was started ignoring (a background job of a script, ``nohup``-style wrappers) stays
+    ignored, as the interpreter and POSIX tools leave it; SIGTERM is always honoured."""
+    previous = signal.signal(signal.SIGTERM, _stop) or signal.SIG_DFL  # None: a handler set outside Python
     try:
         status = main()
         sys.stdout.flush()  # a closed pipe shows here, not at exit
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # done: a stop now only ends the exit, with no traceback
         return status
     except KeyboardInterrupt as exc:
         signum = signal.SIGTERM if isinstance(exc, Stopped) else signal.SIGINT
@@ -59,6 +61,8 @@ def run_command(prog, main, on_stop=""):
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # the exit's own flush must not fail too
         return 128 + signal.SIGPIPE
+    finally:  # done: a stop now only ends the exit (SIG_DFL in a command), with no traceback
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _is_flag(token):

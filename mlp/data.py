@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .command_line import OneLineParser, one_line_errors
-
+from .command_line import OneLineParser, one_line_errors, run_command
 from .data_sources import DATASETS, DataError, locate, read_source
 from .inputs import to_unit_float
 
@@ -87,4 +86,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command("python -m mlp.data", main))

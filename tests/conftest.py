@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -32,6 +33,9 @@ os.environ["WANDB_MODE"] = "disabled"
 if os.environ.get("MUTANT_UNDER_TEST") == "stats":
     del os.environ["MUTANT_UNDER_TEST"]
 os.environ["WANDB_SILENT"] = "true"
+# A user's shell does not set PYTHONUNBUFFERED (some CI machines do): the commands the tests start buffer their
+# output as a user's do, so what is still buffered when a command ends (and a closed pipe's error) shows.
+os.environ.pop("PYTHONUNBUFFERED", None)
 # One BLAS thread (here and in the scripts run as subprocesses): with two, small matmuls are erratic on
 # these machines (LIBRARY_NOTES: 0.57 s or 1.10 s for the same epoch), and far slower under load.
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -42,6 +46,46 @@ try:  # numpy may already be loaded (a plugin): limit its pool directly too
     threadpool_limits(int(os.environ["OPENBLAS_NUM_THREADS"]))
 except ImportError:
     pass
+
+# The signals every command a test starts inherits from this process. exec resets a handled signal, but not an
+# ignored one, nor the blocked-signal mask: a test that left SIGINT ignored or blocked here would make a later
+# test's runner deaf to Ctrl-C. The suite starts from the defaults whatever started it (a script's background job
+# ignores SIGINT), and the guard below holds every test to them.
+DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+
+
+def signals_off_default():
+    """How this process's signals differ from the defaults a command should inherit -> phrases (none: default)."""
+    off = [f"{signum.name} handled by {signal.getsignal(signum)!r}" for signum, handler in DEFAULT_HANDLERS.items()
+           if signal.getsignal(signum) != handler]
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    return off + ([f"{', '.join(sorted(s.name for s in blocked))} blocked"] if blocked else [])
+
+
+def reset_signals():
+    for signum, handler in DEFAULT_HANDLERS.items():
+        signal.signal(signum, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+
+
+reset_signals()
+
+
+@pytest.fixture(autouse=True)
+def signals_at_default():
+    """Every test starts with SIGINT and SIGTERM at their defaults and nothing blocked, and leaves them so. A test
+    that changes them fails here, by name, and they are reset, so no later test's commands inherit the change."""
+    before = signals_off_default()
+    reset_signals()
+    if before:
+        pytest.fail(f"signals changed before this test began (a wider fixture or a plugin): {'; '.join(before)}")
+    yield
+    after = signals_off_default()
+    reset_signals()
+    if after:
+        pytest.fail(f"this test left the process's signals changed, and commands started after it would inherit "
+                    f"that: {'; '.join(after)}")
+
 
 N_SLICE = 2000  # training images in the small real slice
 
