@@ -48,9 +48,10 @@ except ImportError:
     pass
 
 # The signals every command a test starts inherits from this process. exec resets a handled signal, but not an
-# ignored one, nor the blocked-signal mask: a test that left SIGINT ignored or blocked here would make a later
-# test's runner deaf to Ctrl-C. The suite starts from the defaults whatever started it (a script's background job
-# ignores SIGINT), and the guard below holds every test to them.
+# ignored one, nor the blocked-signal mask. A shell without job control starts a background job with SIGINT
+# ignored (`make test > log &` in a script), Python keeps that, and so every runner a test started ignored the
+# test's Ctrl-C as the product should (docs/runner.md): test_signals' SIGINT case failed with exit status 0. The
+# suite starts from the defaults whatever started it, and the guard below holds every test to them.
 DEFAULT_HANDLERS = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
 
 
@@ -78,7 +79,8 @@ def signals_at_default():
     before = signals_off_default()
     reset_signals()
     if before:
-        pytest.fail(f"signals changed before this test began (a wider fixture or a plugin): {'; '.join(before)}")
+        pytest.fail(f"signals changed before this test began (by a wider fixture or a plugin): "
+                    f"{'; '.join(before)}")
     yield
     after = signals_off_default()
     reset_signals()
