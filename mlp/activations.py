@@ -5,6 +5,8 @@ a layer's size: the function overwrites the pre-activation ``Z`` with
 ``A = f(Z)``, and the backward part overwrites ``dA`` with ``dA * f'(Z)``,
 written through ``A`` (sigmoid and tanh reuse ``A``; ReLU's ``Z > 0`` is ``A > 0``).
 """
+from typing import Callable, NamedTuple
+
 import numpy as np
 
 
@@ -55,10 +57,28 @@ def softmax(logits):
     return np.exp(log_softmax(logits))
 
 
-# name -> (function(Z) -> A in place, backward(dA, A) -> dA * f'(Z) in place);
-# read by the option table, parsers and sweeps alike.
+SATURATED = 0.99  # tanh and sigmoid pass (almost) no gradient back beyond this share of their range
+
+
+class Activation(NamedTuple):
+    """A hidden activation and what the code must know of it, in one registry entry.
+
+    ``forward(Z) -> A`` and ``backward(dA, A) -> dA * f'(Z)`` work in place; ``dead_when(A)`` marks the units
+    that pass (almost) no gradient back at output ``A``: a neuron is dead when it holds on every probed input
+    (report 2.5's count). It is a (forward, backward) pair to a layer.
+    """
+
+    forward: Callable
+    backward: Callable
+    dead_when: Callable
+
+
+# name -> Activation; read by the option table, the parsers, sweeps and the probes alike.
 ACTIVATIONS = {
-    "sigmoid": (sigmoid, sigmoid_backward),
-    "tanh": (tanh, tanh_backward),
-    "relu": (relu, relu_backward),
+    # output below 0.01 or above 0.99: derivative below 0.01
+    "sigmoid": Activation(sigmoid, sigmoid_backward, lambda A: (A < 1 - SATURATED) | (A > SATURATED)),
+    # |output| above 0.99: derivative below 0.02
+    "tanh": Activation(tanh, tanh_backward, lambda A: np.abs(A) > SATURATED),
+    # output 0: derivative exactly 0
+    "relu": Activation(relu, relu_backward, lambda A: A <= 0),
 }

@@ -29,7 +29,12 @@ class Optimizer:
     Every update is written as in-place ufunc calls (``out=``) on whole flat
     buffers, each one pass over memory, with every scalar factor folded into
     a single multiplication: no temporary array is made in a step.
+
+    ``adaptive``: the update divides each weight's step by a running measure of its own gradients' size
+    (report 2.3 explains a race won by such a method differently).
     """
+
+    adaptive = False
 
     def __init__(self, size, learning_rate, weight_decay=0.0, n_decay=None, dtype=np.float64, **_):
         self.learning_rate = learning_rate
@@ -97,6 +102,8 @@ class NAG(Momentum):
 
 
 class RMSProp(Optimizer):
+    adaptive = True
+
     def __init__(self, size, learning_rate, beta=0.9, epsilon=1e-8, dtype=np.float64, **kw):
         super().__init__(size, learning_rate, dtype=dtype, **kw)
         self.beta, self.epsilon = beta, epsilon
@@ -115,6 +122,8 @@ class RMSProp(Optimizer):
 class Adam(Optimizer):
     """Adam with both moments kept without their (1 - beta) factors, and those and the bias
     corrections folded into two scalars: 10 passes over the buffers per step, the fewest in-place ufuncs allow."""
+
+    adaptive = True
 
     def __init__(self, size, learning_rate, beta1=0.9, beta2=0.999, epsilon=1e-8, dtype=np.float64, **kw):
         super().__init__(size, learning_rate, dtype=dtype, **kw)

@@ -29,7 +29,7 @@ class Option:
     type: type
     default: object
     help: str
-    choices: tuple = None
+    choices: object = None  # a registry (its names), read at each check: an entry added later counts
     minimum: float = None  # inclusive unless ``exclusive``
     exclusive: bool = False
     maximum: float = None  # exclusive
@@ -74,8 +74,8 @@ RUN_OPTIONS = (
     Option("epochs", ("-e", "--epochs"), int, 10, "passes over the training split", minimum=1),
     Option("batch_size", ("-b", "--batch_size"), int, 64, "examples per gradient step", minimum=1),
     Option("loss", ("-l", "--loss"), str, "cross_entropy", "training objective (mse: mean_squared_error)",
-           choices=tuple(LOSSES), aliases=(("mse", "mean_squared_error"),)),
-    Option("optimizer", ("-o", "--optimizer"), str, "adam", "update rule", choices=tuple(OPTIMIZERS)),
+           choices=LOSSES, aliases=(("mse", "mean_squared_error"),)),
+    Option("optimizer", ("-o", "--optimizer"), str, "adam", "update rule", choices=OPTIMIZERS),
     Option("learning_rate", ("-lr", "--learning_rate"), float, 1e-3, "step size", minimum=0, exclusive=True),
     Option("momentum", ("-m", "--momentum"), float, 0.9, "momentum and nag coefficient", minimum=0, maximum=1),
     Option("beta", ("-beta", "--beta"), float, 0.9, "rmsprop decay", minimum=0, maximum=1),
@@ -87,9 +87,9 @@ RUN_OPTIONS = (
     Option("hidden_size", ("-sz", "--hidden_size"), int, (128,),
            "hidden widths: one value for every layer, or one per layer (without -nhl, one layer per value)",
            minimum=1, many=True),
-    Option("activation", ("-a", "--activation"), str, "relu", "hidden activation", choices=tuple(ACTIVATIONS)),
-    Option("weight_init", ("-w_i", "--weight_init"), str, "xavier", "weight initialisation", choices=tuple(INITIALIZERS)),
-    Option("lr_schedule", ("--lr_schedule",), str, "constant", "learning-rate schedule over all steps", choices=tuple(SCHEDULES)),
+    Option("activation", ("-a", "--activation"), str, "relu", "hidden activation", choices=ACTIVATIONS),
+    Option("weight_init", ("-w_i", "--weight_init"), str, "xavier", "weight initialisation", choices=INITIALIZERS),
+    Option("lr_schedule", ("--lr_schedule",), str, "constant", "learning-rate schedule over all steps", choices=SCHEDULES),
     Option("augment", ("--augment",), int, 0, "random shift of training images by up to this many pixels", minimum=0, maximum=8),
     Option("flip", ("--flip",), int, 0, "1: mirror each training image left-right with probability 1/2 (clothing)",
            minimum=0, maximum=2),

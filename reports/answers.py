@@ -73,8 +73,7 @@ WHY_IMPORTANT = {
     "epochs": "More epochs are more steps: over a budget this short most runs are still improving.",
 }
 
-ADAPTIVE = ("adam", "nadam", "rmsprop")
-WHY_FAST = {
+WHY_FAST = {  # by the fastest optimizer's ``adaptive`` (mlp.optimizers)
     True: "Adaptive methods divide each weight's step by a running average of its own squared gradients, so "
           "weights whose gradients are small (rarely lit border pixels, the layers far from the output) still "
           "move at a useful rate and one learning rate suits every layer; Adam and Nadam also average the "

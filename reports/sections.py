@@ -7,9 +7,9 @@ facts returned by reports.queries, kept beside the text.
 """
 import numpy as np
 
-from mlp.activations import sigmoid, sigmoid_backward
+from mlp.activations import SATURATED, sigmoid, sigmoid_backward
 from mlp.data import CLASS_NAMES, DATASETS, load_dataset
-from runner.probes import SATURATED
+from mlp.optimizers import OPTIMIZERS
 from runner.sweep_file import expand
 from store import StoreError, config_hash
 
@@ -205,7 +205,7 @@ def optimizers(ctx):
               loss=slowest["loss"], ranking=[(r["optimizer"], r["loss"]) for r in race])
     notes.lead("{optimizer} converges fastest over the first epochs, and {slowest} slowest.", prefix="fastest",
                optimizer=fastest["optimizer"], slowest=slowest["optimizer"])
-    notes.add(answers.WHY_FAST[fastest["optimizer"] in answers.ADAPTIVE])
+    notes.add(answers.WHY_FAST[OPTIMIZERS[fastest["optimizer"]].adaptive])
     for r in race:
         notes.detail("{optimizer} at learning rate {lr}: training loss {first_loss} after the first epoch, {loss} "
                      "after epoch {epoch} (run {run_id}).", prefix=f"run{r['run_id']}", optimizer=r["optimizer"],

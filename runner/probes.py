@@ -9,18 +9,11 @@
 """
 import numpy as np
 
+from mlp.activations import ACTIVATIONS
+
 N_TRACKED_STEPS = 50
 N_TRACKED_NEURONS = 5
 HIST_BINS = 60
-SATURATED = 0.99
-# activation -> where a unit passes (almost) no gradient back; a neuron is dead when this holds on every probed
-# input. ReLU: output 0, derivative exactly 0. tanh: |output| > 0.99, derivative below 0.02. sigmoid: output
-# below 0.01 or above 0.99, derivative below 0.01.
-DEAD_WHEN = {
-    "relu": lambda A: A <= 0,
-    "tanh": lambda A: np.abs(A) > SATURATED,
-    "sigmoid": lambda A: (A < 1 - SATURATED) | (A > SATURATED),
-}
 
 
 class Probe:
@@ -42,7 +35,7 @@ class Probe:
         high = max(float(a.max()) for a in hidden)
         edges = np.linspace(low, high if high > low else low + 1, HIST_BINS + 1)
         hist = np.stack([np.histogram(a, bins=edges)[0] for a in hidden])
-        inactive = DEAD_WHEN[model.config["activation"]]
+        inactive = ACTIVATIONS[model.config["activation"]].dead_when
         dead = np.array([int(np.count_nonzero(np.all(inactive(a), axis=0))) for a in hidden])
         widths = np.array([a.shape[1] for a in hidden])
         return {"grad_norms": np.array(self.grad_norms), "neuron_grads": np.array(self.neuron_grads),

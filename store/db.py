@@ -26,7 +26,7 @@ import sqlite_utils
 from cli import InputError
 from mlp.files import pid_alive, refused_write
 
-from .migrations import MIGRATIONS, NAMES, locate, relative_to
+from .migrations import MIGRATIONS, NAMES, flat_view, locate, relative_to
 from .run import FINAL, METRICS, Status
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
@@ -196,7 +196,8 @@ class RunStore:
         return config_hash(config, self.defaults)
 
     def use_defaults(self, defaults):
-        """Key configs by their differences from ``defaults`` from now on, re-keying the stored runs.
+        """Key configs by their differences from ``defaults`` from now on, re-keying the stored runs, and give
+        ``runs_flat`` a column per option they name.
 
         A stored config lacking an option (older than it) ran with the option's default of
         that time, so it is read with the previous defaults filled in before re-keying.
@@ -212,6 +213,7 @@ class RunStore:
                     self.db.execute("UPDATE runs SET config_hash = ? WHERE id = ?", [key, run_id])
                 self.db["meta"].upsert({"name": "key_defaults", "value": json.dumps(defaults, sort_keys=True)},
                                        pk="name")
+                flat_view(self.db, list(defaults))
         self.defaults = defaults
 
     # -- writes ------------------------------------------------------------------------

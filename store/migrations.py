@@ -111,16 +111,22 @@ _OPTIONS_V10 = ("dataset", "epochs", "batch_size", "loss", "optimizer", "learnin
                 "lr_schedule", "augment", "flip", "dropout", "val_fraction", "train_size", "seed", "dtype")
 
 
-@migration
-def m010_runs_flat(db):
-    """``runs_flat``: the runs with each configuration option as a column of its own (a view: nothing is copied),
-    so Datasette and plain SQL can facet and sort by optimizer, activation, depth or learning rate without
-    json_extract. ``width`` is the first hidden layer's; ``hidden_size`` keeps every layer's, as JSON."""
-    options = ", ".join(f"json_extract(config, '$.{name}') AS {name}" for name in _OPTIONS_V10)
-    db.create_view("runs_flat", f"SELECT id, sweep, status, {options}, "
+def flat_view(db, options):
+    """(Re)make ``runs_flat``: the runs with each option in ``options`` as a column of its own (a view: nothing is
+    copied), so Datasette and plain SQL can facet and sort by optimizer, activation, depth or learning rate without
+    json_extract. ``width`` is the first hidden layer's; ``hidden_size`` keeps every layer's, as JSON. The store
+    remakes it from the option table's defaults whenever they change, so a new option needs no migration."""
+    columns = ", ".join(f"json_extract(config, '$.{name}') AS [{name}]" for name in options)
+    db.create_view("runs_flat", f"SELECT id, sweep, status, {columns}, "
                                 f"json_extract(config, '$.hidden_size[0]') AS width, epochs_done, "
                                 f"{', '.join(_METRICS_V1)}, seconds, started_at, ended_at, error, proposal, "
-                                f"config_hash, repeat FROM runs")
+                                f"config_hash, repeat FROM runs", replace=True)
+
+
+@migration
+def m010_runs_flat(db):
+    """``runs_flat`` with the options of its time (see ``flat_view``)."""
+    flat_view(db, _OPTIONS_V10)
 
 
 def relative_to(folder, path):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from mlp import NeuralNetwork
+from mlp.activations import ACTIVATIONS
 
 
 # -- an independent reference: its own activation formulas, plain loops or einsum ------------
@@ -62,7 +63,7 @@ def random_weights(sizes, seed, bias_shape="flat"):
 
 # -- forward against the references --------------------------------------------------------
 @pytest.mark.parametrize("hidden", [[16], [32, 8], [20, 12, 6]])
-@pytest.mark.parametrize("activation", ("sigmoid", "tanh", "relu"))
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_forward_matches_reference(activation, hidden, mnist_slice):
     model = NeuralNetwork({"num_layers": len(hidden), "hidden_size": hidden, "activation": activation, "seed": 3})
     X = mnist_slice.X[:50]
@@ -74,7 +75,7 @@ def test_forward_matches_reference(activation, hidden, mnist_slice):
 
 
 @pytest.mark.parametrize("bias_shape", ("flat", "row"))
-@pytest.mark.parametrize("activation", ("sigmoid", "tanh", "relu"))
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_toy_network_through_set_weights(activation, bias_shape):
     """2 inputs, hidden [3], 2 outputs; b given as (out,) or (1, out)."""
     weights = random_weights([2, 3, 2], seed=7, bias_shape=bias_shape)

@@ -23,6 +23,7 @@ from sklearn.metrics import confusion_matrix
 from sklearn.neighbors import NearestCentroid
 
 from mlp import NeuralNetwork
+from mlp.activations import ACTIVATIONS
 from mlp.data import CLASS_NAMES, DATASETS, load_dataset
 from mlp.metrics import evaluate
 from reports import queries as q
@@ -617,15 +618,13 @@ def test_fashion_rule_ignores_last_bit_noise_among_near_ties(tmp_path):
     assert picks[1] == picks[0] == picks[2]
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_a_dead_unit_is_one_that_passes_almost_no_gradient(activation):
-    """2.5's definition per activation: where DEAD_WHEN holds the slope is below 0.02 (0 for ReLU), elsewhere not."""
-    from mlp.activations import ACTIVATIONS
-    from runner.probes import DEAD_WHEN
-
-    function, backward = ACTIVATIONS[activation]
+    """2.5's definition per activation: where its ``dead_when`` holds the slope is below 0.02 (0 for ReLU),
+    elsewhere not."""
+    function, backward, dead_when = ACTIVATIONS[activation]
     A = function(np.linspace(-12, 12, 24001))  # in place: the array becomes the activations
-    slope, dead = backward(np.ones_like(A), A).astype(float), DEAD_WHEN[activation](A)
+    slope, dead = backward(np.ones_like(A), A).astype(float), dead_when(A)
     assert dead.any() and (~dead).any()
     assert slope[dead].max() < 0.02 and slope[~dead].min() > (0 if activation == "relu" else 0.009)
     if activation == "relu":

@@ -18,7 +18,7 @@ from conftest import (QUICK_VALUES, REPO, SWEEP_DEADLINE, as_record, remount, ru
                       write_sweep)
 from mlp.options import RUN_OPTION_NAMES, resolve_config
 from runner.pipeline import open_store
-from store.migrations import _OPTIONS_V10
+from store import RunStore
 
 CHROMIUM = shutil.which("chromium")
 
@@ -36,9 +36,8 @@ def store_with_runs(path):
 
 
 def test_runs_flat_has_each_option_as_a_column(tmp_path):
-    """The view a migration creates: every option of the configuration is a column (width the first layer's), so
-    a tool can facet by optimizer or sort by learning rate with no json_extract."""
-    assert _OPTIONS_V10 == RUN_OPTION_NAMES, "a new option needs a new migration of runs_flat"
+    """The view: every option of the configuration is a column (width the first layer's), so a tool can facet by
+    optimizer or sort by learning rate with no json_extract."""
     store = store_with_runs(tmp_path / "runs.db")
     rows = list(store.db.query("SELECT * FROM runs_flat ORDER BY id"))
     for row, run in zip(rows, store.runs()):
@@ -50,6 +49,20 @@ def test_runs_flat_has_each_option_as_a_column(tmp_path):
     by_optimizer = dict(store.db.execute("SELECT optimizer, COUNT(*) FROM runs_flat GROUP BY optimizer").fetchall())
     assert by_optimizer == {"adam": 1, "nag": 1, "sgd": 1}
     assert [r["width"] for r in rows] == [64, 16, 16]
+
+
+def test_a_new_option_is_a_column_of_runs_flat_with_no_migration(tmp_path):
+    """The option table's defaults name the view's columns: a store opened by code with one more option shows it
+    beside the others at once, with no schema migration."""
+    store = store_with_runs(tmp_path / "runs.db")
+    version = store.schema_version
+    store.close()
+    wider = RunStore(tmp_path / "runs.db", key_defaults={**resolve_config({}), "label_smoothing": 0.0})
+    assert wider.schema_version == version
+    columns = [c.name for c in wider.db["runs_flat"].columns]
+    assert columns[3:3 + len(RUN_OPTION_NAMES) + 1] == [*RUN_OPTION_NAMES, "label_smoothing"]
+    assert [row["optimizer"] for row in wider.db.query("SELECT optimizer FROM runs_flat ORDER BY id")] == \
+        ["adam", "sgd", "nag"]
 
 
 def store_cli(db, *args):
