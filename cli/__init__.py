@@ -1,21 +1,17 @@
 """What every command line of the project shares, and nothing else.
 
 The one-line errors and the parser live in ``mlp.command_line`` (the network carries
-them when it is copied alone); here are the flags that say where a job reads and
-writes. Nothing here imports NumPy, so ``python -m store`` starts at once.
+them when it is copied alone), the W&B settings in ``runner.tracking`` and the default
+runs folder beside the default store; here are the flags that say where a job reads
+and writes. It sits on top: of the library below, only the commands' modules import it.
 """
-import os
-from pathlib import Path
-
 from mlp.command_line import InputError, OneLineParser, exit_with_error, one_line_errors, parse_known, run_command
+from runner.tracking import WANDB_MODES, WANDB_PROJECT
+from store.db import DEFAULT_RUNS_DIR
 
 __all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "WANDB_PROJECT", "InputError", "OneLineParser", "add_db_option", "add_job_options",
            "exit_with_error", "one_line_errors", "parse_known", "run_command"]
 
-WANDB_MODES = ("auto", "online", "offline", "disabled")
-WANDB_PROJECT = "mlp-sweeps"  # the W&B project every run, sweep and report goes to unless -wp says
-# Weights go beside the default store (runs.db at the project root), wherever a command is run from.
-DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(Path(__file__).resolve().parent.parent / "runs")
 
 
 def add_db_option(parser, default=None):

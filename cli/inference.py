@@ -17,7 +17,8 @@ from mlp import NeuralNetwork
 from mlp.data import load_dataset
 from mlp.metrics import evaluate
 from mlp.model_io import load_weights
-from mlp.options import RUN_OPTION_NAMES, ConfigError, add_run_options, resolve_config
+from mlp.option_flags import add_run_options
+from mlp.options import RUN_OPTION_NAMES, ConfigError, resolve_config
 from mlp.weights import WeightsError, check_fit
 
 HERE = Path(__file__).resolve().parent.parent  # the project's root, where best_model.npy is

@@ -12,7 +12,8 @@ from pathlib import Path
 from cli import OneLineParser, add_job_options, one_line_errors, parse_known, run_command
 from mlp.data import check_available
 from mlp.files import save_atomically, unwritable
-from mlp.options import ConfigError, add_run_options, resolve_config
+from mlp.option_flags import add_run_options
+from mlp.options import ConfigError, resolve_config
 from runner.job import JobContext
 from runner.pipeline import open_store, run_pipeline
 from runner.proposers import FixedProposer

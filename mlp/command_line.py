@@ -11,11 +11,9 @@ import re
 import signal
 import sys
 
+from .errors import InputError
+
 _NUMBER = re.compile(r"^-\.?\d")  # -1, -0.5, -.5, -1e-3: a value, never a flag
-
-
-class InputError(Exception):
-    """Bad input or an unusable file: the message names what is wrong and how to fix it."""
 
 
 def exit_with_error(prog, message):

@@ -10,16 +10,13 @@ Standard library only: keras cannot even be imported without a backend framework
 """
 import gzip
 import hashlib
-import http.client
 import os
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
 
 import numpy as np
 
-from .command_line import InputError
+from .errors import InputError
 from .files import DiskError, remove_orphans, save_atomically
 
 DATASETS = ("mnist", "fashion_mnist")
@@ -122,6 +119,9 @@ def fetch(name, folder, progress=True):
 
 
 def _fetch_file(name, filename, md5, dest, progress):
+    import http.client  # noqa: PLC0415 - only a download needs them: the network itself loads none
+    import urllib.error  # noqa: PLC0415
+
     tried = []
     for prefix in mirrors(name):
         url = prefix + filename
@@ -144,7 +144,9 @@ def _fetch_file(name, filename, md5, dest, progress):
 
 def _download(url, dest, md5, progress):
     """One attempt: stream ``url`` into ``dest`` through a temporary file, renamed into place only if its MD5 is ``md5``."""
-    from tqdm import tqdm  # noqa: PLC0415 - only a download needs it
+    import urllib.request  # noqa: PLC0415 - only a download needs it
+
+    from tqdm import tqdm  # noqa: PLC0415
 
     def stream(out):
         digest = hashlib.md5()

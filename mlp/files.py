@@ -12,7 +12,7 @@ import hashlib
 import os
 from pathlib import Path
 
-from .command_line import InputError
+from .errors import InputError
 
 TEMPORARY = ".*.*.tmp"
 

@@ -5,7 +5,7 @@ ask it, so a fault is named the same way whichever door the weights came through
 """
 import numpy as np
 
-from .command_line import InputError
+from .errors import InputError
 
 INPUT_SIZE = 784
 N_CLASSES = 10

@@ -14,16 +14,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cli import DEFAULT_RUNS_DIR, WANDB_PROJECT
 from mlp import NeuralNetwork
 from mlp.data import load_uint8, validation_split
 from mlp.inputs import to_unit_float
 from mlp.training import Diverged, fit
 from store import RunRecord, Status
+from store.db import DEFAULT_RUNS_DIR
 
 from .early_stop import EarlyTermination, StopTraining
 from .probes import Probe
-from .tracking import start_run
+from .tracking import WANDB_PROJECT, start_run
 
 N_PROBE_IMAGES = 1000
 # score name suffix (train_acc, val_f1, ...) -> key of model.evaluate's scores

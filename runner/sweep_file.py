@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from cli import InputError
+from mlp.errors import InputError
 from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 

@@ -9,8 +9,8 @@ import netrc
 import os
 import sys
 
-from cli import WANDB_MODES
-
+WANDB_MODES = ("auto", "online", "offline", "disabled")
+WANDB_PROJECT = "mlp-sweeps"  # the W&B project every run, sweep and report goes to unless -wp says
 
 
 def has_credentials():

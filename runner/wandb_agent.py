@@ -6,7 +6,7 @@ here and logged into the agent's own W&B run.
 """
 import sys
 
-from cli import InputError
+from mlp.errors import InputError
 from mlp.options import ConfigError, resolve_config
 
 from .pipeline import run_pipeline

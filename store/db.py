@@ -23,13 +23,15 @@ from pathlib import Path
 
 import sqlite_utils
 
-from cli import InputError
+from mlp.errors import InputError
 from mlp.files import pid_alive, refused_write
 
 from .migrations import MIGRATIONS, NAMES, flat_view, locate, relative_to
 from .run import FINAL, METRICS, Status
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "runs.db"
+# Weights go beside the default store (runs/ at the project root), wherever a command is run from.
+DEFAULT_RUNS_DIR = os.environ.get("MLP_RUNS_DIR") or str(DEFAULT_PATH.parent / "runs")
 STATUSES = tuple(status.value for status in Status)
 PATHS = ("weights_path", "probe_path")
 # The runs table as the migrations leave it (a test holds the two together).

@@ -472,6 +472,33 @@ def test_run_sweep_waits_for_a_run_held_by_another_runner_and_takes_it_over_when
     assert row["status"] == "finished" and row["claimed_by"] != "another-host:1:runner"
 
 
+def test_the_network_loads_no_command_line_or_download_machinery():
+    """``import mlp.neural_network`` (what a grader does first) loads no argparse, signal handling, HTTP or URL
+    fetching: errors come from mlp.errors, flags from mlp.option_flags, and only a download imports urllib.request.
+    (NumPy itself loads the ``urllib`` package for its URL parsing.)"""
+    code = "import json, sys\nimport mlp.neural_network\nprint(json.dumps(sorted(sys.modules)))"
+    loaded = set(json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                           timeout=120, cwd=ROOT).stdout))
+    assert loaded & {"argparse", "signal", "http", "http.client", "urllib.request", "mlp.command_line"} == set()
+
+
+def test_the_library_below_the_commands_never_imports_cli():
+    """cli/ sits on top: errors come from mlp.errors, W&B settings from runner.tracking, the runs folder from the
+    store. Each module of mlp/, store/, runner/ and reports/ that is not a command is imported in turn; none may
+    bring cli in."""
+    modules = [".".join(path.relative_to(ROOT).with_suffix("").parts) for folder in ("mlp", "store", "runner", "reports")
+               for path in sorted((ROOT / folder).glob("*.py"))
+               if path.name != "__main__.py" and 'if __name__ == "__main__"' not in path.read_text()]
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}:\n"
+            "    importlib.import_module(name)\n"
+            "    if 'cli' in sys.modules:\n"
+            "        sys.exit(name + ' imports cli')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert len(modules) > 30
+
+
 def test_a_job_imports_wandb_only_when_used_and_scikit_learn_only_when_it_splits(tmp_path):
     """No dead time: importing the network and the job loads neither scikit-learn nor wandb (2 s and 1.5 s here);
     a job with W&B disabled runs to the end without ever importing wandb, and the split loads scikit-learn."""
