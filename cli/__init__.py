@@ -13,7 +13,6 @@ __all__ = ["DEFAULT_RUNS_DIR", "WANDB_MODES", "WANDB_PROJECT", "InputError", "On
            "exit_with_error", "one_line_errors", "parse_known", "run_command"]
 
 
-
 def add_db_option(parser, default=None):
     parser.add_argument("--db", default=default, help="run store file (None: $MLP_DB, else runs.db at the project root)")
     return parser

@@ -9,16 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from cli import OneLineParser, add_db_option, one_line_errors, run_command
-from mlp.data import DATASETS
 from mlp.files import save_atomically
 from mlp.model_io import load_weights
-from store import RunStore, StoreError
+from store import StoreError
 
 from . import queries as q
-from .context import ROOT, describe
-
-PROG = "python -m reports.export"
 
 
 def export(store, out_dir, dataset="mnist"):
@@ -36,20 +31,7 @@ def export(store, out_dir, dataset="mnist"):
     return run
 
 
-def main(argv=None):
-    parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    add_db_option(parser)
-    parser.add_argument("--out_dir", default=str(ROOT), help="where the pair goes (the project root)")
-    parser.add_argument("-d", "--dataset", default="mnist", choices=DATASETS, help="choose among runs on this dataset")
-    args = parser.parse_args(argv)
-    with one_line_errors(PROG):
-        run = export(RunStore(args.db, create=False), args.out_dir, args.dataset)
-    print(f"run {run['id']} of sweep {run['sweep']}: {describe(run['config'])}")
-    print(f"stored test accuracy {run['test_acc']:.4f}  precision {run['test_precision']:.4f}  "
-          f"recall {run['test_recall']:.4f}  f1 {run['test_f1']:.4f}")
-    print(f"wrote {Path(args.out_dir) / 'best_model.npy'} and {Path(args.out_dir) / 'best_config.json'}")
-    return 0
+if __name__ == "__main__":  # the command is cli/export.py
+    from cli.export import command  # noqa: PLC0415 - the door only: the library never imports cli
 
-
-if __name__ == "__main__":
-    sys.exit(run_command(PROG, main))
+    sys.exit(command())

@@ -15,14 +15,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cli import OneLineParser, add_db_option, exit_with_error, run_command
 from mlp.files import file_sha256
-from store import RunStore, StoreError, store_path
+from store import RunStore, StoreError
 
 from . import queries as q
-from .context import DEFAULT_OUT, ROOT
+from .context import ROOT
 
-PROG = "python -m reports.publish"
 DEFAULT_DOCS = ROOT / "docs" / "report"
 SHIPPED_MODEL = ROOT / "best_model.npy"
 MAX_BYTES = 15 * 1024 * 1024
@@ -99,26 +97,7 @@ def publish(report, db, docs, model=SHIPPED_MODEL):
     return size
 
 
-def main(argv=None):
-    parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the built report folder")
-    add_db_option(parser)
-    parser.add_argument("--docs", default=str(DEFAULT_DOCS), help="where the copy goes")
-    parser.add_argument("--model", default=str(SHIPPED_MODEL), help="the shipped best model it must agree with")
-    args = parser.parse_args(argv)
-    db = store_path(args.db)
-    if not (Path(args.out) / "index.html").is_file():
-        exit_with_error(PROG, f"no report at {args.out}/index.html; build it first with `make report`")
-    if not db.is_file():
-        exit_with_error(PROG, f"no run store at {db}; build the report first with `make report`")
-    try:
-        size = publish(args.out, db, args.docs, args.model)
-    except (ValueError, StoreError) as exc:
-        exit_with_error(PROG, exc)
-    print(f"published {args.docs} ({size / 1e6:.2f} MB): open {args.docs}/index.html, "
-          f"query with python -m store --db {args.docs}/runs.db list")
-    return 0
+if __name__ == "__main__":  # the command is cli/publish.py
+    from cli.publish import command  # noqa: PLC0415 - the door only: the library never imports cli
 
-
-if __name__ == "__main__":
-    sys.exit(run_command(PROG, main))
+    sys.exit(command())

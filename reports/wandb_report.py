@@ -12,16 +12,11 @@ import json
 import sys
 from pathlib import Path
 
-from cli import WANDB_PROJECT, OneLineParser, exit_with_error, run_command
-from mlp.files import save_atomically
-from runner.tracking import has_credentials, resolve_mode
-from store import RunStore, StoreError
+from store import StoreError
 
 from . import queries as q
-from .context import DEFAULT_OUT
-from .html import part_store, read_parts
+from .html import part_store
 
-PROG = "python -m reports.wandb_report"
 TITLE = "MLP on MNIST and Fashion-MNIST: ten questions answered"
 SEARCH_AXES = ("num_layers", "hidden_size", "optimizer", "learning_rate", "weight_decay", "batch_size",
                "weight_init", "activation", "epochs")
@@ -154,47 +149,7 @@ def built_from(parts, out):
     return stores.pop() if stores else None
 
 
-def main(argv=None):
-    parser = OneLineParser(prog=PROG, description=__doc__.split(":", 1)[1].splitlines()[0].strip())
-    parser.add_argument("--out", default=str(DEFAULT_OUT), help="the local report folder to read")
-    parser.add_argument("--db", default=None, help="the run store behind the report (else the one its sections "
-                                                   "were built from); online, the saved report's URL is recorded there")
-    parser.add_argument("-wp", "--wandb_project", default=WANDB_PROJECT, help="W&B project")
-    parser.add_argument("-we", "--wandb_entity", default=None, help="W&B entity (user or team)")
-    parser.add_argument("--wandb_mode", choices=("auto", "online", "offline"), default="auto",
-                        help="auto: save online with credentials, else write the JSON")
-    args = parser.parse_args(argv)
-    parts = read_parts(args.out)
-    if not parts:
-        exit_with_error(PROG, f"no report sections in {args.out}; build them first with `make report`")
-    online = resolve_mode(args.wandb_mode) == "online" and has_credentials()
-    entity = args.wandb_entity
-    if online and entity is None:
-        import wandb  # noqa: PLC0415 - heavy; only when saving
+if __name__ == "__main__":  # the command is cli/wandb_report.py
+    from cli.wandb_report import command  # noqa: PLC0415 - the door only: the library never imports cli
 
-        entity = wandb.Api().default_entity
-    entity = entity or ""  # offline without --wandb_entity: left for whoever publishes to fill in
-    try:
-        store = RunStore(args.db or built_from(parts, args.out), create=False)
-    except StoreError as exc:
-        exit_with_error(PROG, exc)
-    report, plain = build(parts, args.wandb_project, entity, store)
-    if not online:
-        path = Path(args.out) / "wandb_report.json"
-        save_atomically(path, lambda f: f.write(json.dumps(plain, indent=2).encode()))
-        print(f"offline: wrote {path} ({len(parts)} sections); run `wandb login` and this command again to publish")
-        return 0
-    try:
-        report.save()
-    except Exception as exc:  # the server refused or could not be reached: one line, nothing recorded
-        exit_with_error(PROG, f"saving the report failed ({type(exc).__name__}: {exc}); the JSON path works offline")
-    try:
-        store.record_report(TITLE, report.url)
-    except StoreError as exc:
-        exit_with_error(PROG, f"report saved at {report.url} but not recorded: {exc}")
-    print(f"saved: {report.url}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(run_command(PROG, main))
+    sys.exit(command())

@@ -19,14 +19,14 @@ from conftest import as_record
 
 
 def parsers(train_module, inference_module):
-    import reports.__main__
-    import runner.__main__
-    import store.__main__
+    import cli.reports
+    import cli.runner
+    import cli.store
 
-    main_store = store.__main__.build_parser()
+    main_store = cli.store.build_parser()
     subcommands = next(a for a in main_store._actions if isinstance(a, argparse._SubParsersAction)).choices
     return {"train.py": train_module.build_parser(), "inference.py": inference_module.build_parser({}),
-            "runner": runner.__main__.build_parser(), "reports": reports.__main__.build_parser(),
+            "runner": cli.runner.build_parser(), "reports": cli.reports.build_parser(),
             "store": main_store, **{f"store {name}": p for name, p in subcommands.items()}}
 
 
