@@ -51,6 +51,14 @@ def test_the_published_store_rebuilds_all_ten_sections_without_training(rebuilt,
     assert len(parts) == 10 and all(not p["missing"] and p["figures"] for p in parts)
 
 
+def test_rebuilding_without_training_gives_the_published_facts_section_by_section(rebuilt, clone):
+    """The facts (not the HTML) of every section rebuilt from the published store are the ones published with it."""
+    root, _ = clone
+    for published in sorted((root / "docs" / "report" / "sections").glob("*.json")):
+        rebuilt_part = json.loads((root / "report" / "sections" / published.name).read_text())
+        assert rebuilt_part["facts"] == json.loads(published.read_text())["facts"], published.stem
+
+
 def test_each_answer_opens_in_words_and_says_enough(rebuilt, clone):
     root, _ = clone
     parts = {p.stem: json.loads(p.read_text()) for p in (root / "report" / "sections").glob("*.json")}
