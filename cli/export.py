@@ -4,8 +4,8 @@ from pathlib import Path
 from cli import OneLineParser, add_db_option, one_line_errors, run_command
 from mlp.data import DATASETS
 from reports import export as library
-from reports.context import ROOT, describe
-from reports.export import export
+from reports.context import ROOT
+from reports.findings import describe
 from store import RunStore
 
 PROG = "python -m reports.export"
@@ -18,7 +18,7 @@ def main(argv=None):
     parser.add_argument("-d", "--dataset", default="mnist", choices=DATASETS, help="choose among runs on this dataset")
     args = parser.parse_args(argv)
     with one_line_errors(PROG):
-        run = export(RunStore(args.db, create=False), args.out_dir, args.dataset)
+        run = library.export(RunStore(args.db, create=False), args.out_dir, args.dataset)
     print(f"run {run['id']} of sweep {run['sweep']}: {describe(run['config'])}")
     print(f"stored test accuracy {run['test_acc']:.4f}  precision {run['test_precision']:.4f}  "
           f"recall {run['test_recall']:.4f}  f1 {run['test_f1']:.4f}")

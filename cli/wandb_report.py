@@ -7,7 +7,6 @@ from mlp.files import save_atomically
 from reports import wandb_report as library
 from reports.context import DEFAULT_OUT
 from reports.html import read_parts
-from reports.wandb_report import TITLE, build, built_from
 from runner.tracking import has_credentials, resolve_mode
 from store import RunStore, StoreError
 
@@ -35,10 +34,10 @@ def main(argv=None):
         entity = wandb.Api().default_entity
     entity = entity or ""  # offline without --wandb_entity: left for whoever publishes to fill in
     try:
-        store = RunStore(args.db or built_from(parts, args.out), create=False)
+        store = RunStore(args.db or library.built_from(parts, args.out), create=False)
     except StoreError as exc:
         exit_with_error(PROG, exc)
-    report, plain = build(parts, args.wandb_project, entity, store)
+    report, plain = library.build(parts, args.wandb_project, entity, store)
     if not online:
         path = Path(args.out) / "wandb_report.json"
         save_atomically(path, lambda f: f.write(json.dumps(plain, indent=2).encode()))
@@ -49,7 +48,7 @@ def main(argv=None):
     except Exception as exc:  # the server refused or could not be reached: one line, nothing recorded
         exit_with_error(PROG, f"saving the report failed ({type(exc).__name__}: {exc}); the JSON path works offline")
     try:
-        store.record_report(TITLE, report.url)
+        store.record_report(library.TITLE, report.url)
     except StoreError as exc:
         exit_with_error(PROG, f"report saved at {report.url} but not recorded: {exc}")
     print(f"saved: {report.url}")

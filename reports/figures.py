@@ -15,7 +15,11 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .findings import label
+from .queries import scalar
+
 LINE_STYLES = ("-", "--", ":", "-.")
+GRADIENT_SMOOTHING = 25  # steps in the moving average of per-step gradient norms drawn (2.4, 2.5)
 
 
 def style_by(keys_of_runs):
@@ -23,6 +27,15 @@ def style_by(keys_of_runs):
     colours = {k: f"C{i % 10}" for i, k in enumerate(dict.fromkeys(c for c, _ in keys_of_runs))}
     dashes = {k: LINE_STYLES[i % len(LINE_STYLES)] for i, k in enumerate(dict.fromkeys(d for _, d in keys_of_runs))}
     return [{"color": colours[c], "linestyle": dashes[d]} for c, d in keys_of_runs]
+
+
+def epoch_series(runs, curves, metric, keys, names=None):
+    """One series per run of a per-epoch ``metric`` (``curves`` as queries.curves gives them), named by ``keys``
+    of its configuration (or by ``names``): colour by the first key, dash by the last."""
+    styles = style_by([(scalar(r["config"][keys[0]]), scalar(r["config"][keys[-1]])) for r in runs])
+    names = names or [label(r["config"], keys) for r in runs]
+    return [{"label": name, "x": curve["epoch"], "y": curve[metric], "style": style}
+            for curve, style, name in zip(curves, styles, names)]
 
 
 def moving_average(y, window):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mlp.files import save_atomically
 
-from .context import fmt
+from .findings import fmt
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MLP report</title>
@@ -49,7 +49,7 @@ def write_section(section, out, store):
     when that is shorter to say), then the page; returns the figure paths."""
     out = Path(out)
     paths = []
-    for stem, figure in section.figures.items():
+    for stem, figure in section.drawing.figures.items():
         path = out / "figures" / f"{section.id}_{stem}.png"
         save_atomically(path, lambda f, figure=figure: figure.savefig(f, format="png", dpi=110))
         paths.append(path)
@@ -59,7 +59,8 @@ def write_section(section, out, store):
             "missing": section.missing,
             "figures": [p.relative_to(out).as_posix() for p in paths],
             "answer": section.findings.of_kind("answer"), "details": section.findings.of_kind("detail"),
-            "tables": [name for name, rows in section.tables.items() if rows], "series": list(section.series),
+            "tables": [name for name, rows in section.drawing.tables.items() if rows],
+            "series": list(section.drawing.series),
             "sentences": section.findings.sentences,
             "facts": {k: fmt(v) for k, v in section.findings.facts.items()}}
     _write_text(out / "sections" / f"{section.id}.json", json.dumps(part, indent=2))

@@ -21,7 +21,7 @@ from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTION_NAMES
 from runner.job import JobContext
-from store import FINAL, Status
+from store import Status
 
 SCORED = (Status.FINISHED, Status.STOPPED)  # evaluated at their end: they have train, val and test metrics
 LOG_SCALE = {"learning_rate"}  # hyperparameters compared on a log axis
@@ -45,6 +45,15 @@ def scored_runs(store, sweep=None, dataset=None):
     return store.runs(sweep=sweep, status=SCORED, match=_on(dataset))
 
 
+def evaluated(store, sweep):
+    """The sweep's scored runs; none is an error that names the command that trains them."""
+    runs = scored_runs(store, sweep)
+    if not runs:
+        raise SectionError(f"no evaluated runs of sweep {sweep} in {store.path}; "
+                           f"`python -m runner sweeps/{sweep}.yaml` trains them")
+    return runs
+
+
 def status_counts(store, sweep):
     """{status: number of runs} of one sweep."""
     return {status: n for (_, status), n in store.status_counts(sweep).items()}
@@ -62,6 +71,12 @@ def curve(store, run_id, metric, upto=None):
     return [e["epoch"] for e in rows], [e[metric] for e in rows]
 
 
+def curves(store, runs, metrics, upto=None):
+    """Per run, {"epoch": [...], metric: [...] for each of ``metrics``}, epochs <= ``upto``."""
+    rows = [[e for e in store.epochs(run["id"]) if upto is None or e["epoch"] <= upto] for run in runs]
+    return [{name: [e[name] for e in epochs] for name in ("epoch", *metrics)} for epochs in rows]
+
+
 class SectionError(InputError, RuntimeError):
     """A section's input is not at hand (its runs, their probes or weights); the message names the command
     that fills it in."""
@@ -73,14 +88,17 @@ def _train_again(run):
     return f"`python -m runner sweeps/{run['sweep']}.yaml --rerun` trains its sweep again"
 
 
-def probe(store, run):
-    """The arrays recorded during the run by runner.probes (grad_norm, neuron_grads, act_hist, ...)."""
+def probe(store, run, names):
+    """The arrays ``names`` recorded during the run by runner.probes (grad_norms, neuron_grads, act_hist, ...)."""
     path = run["probe_path"]  # resolved by the store
     if path is None or not Path(path).is_file():
         raise SectionError(f"run {run['id']} of sweep {run['sweep']} has no probe file in {store.folder}; "
                            f"{_train_again(run)}")
     with np.load(path) as arrays:
-        return {key: arrays[key] for key in arrays.files}
+        lacking = [name for name in names if name not in arrays.files]
+        if lacking:
+            raise SectionError(f"the probe file of run {run['id']} lacks {', '.join(lacking)}; {_train_again(run)}")
+        return {name: arrays[name] for name in names}
 
 
 def weights_file(store, run, copies=()):
@@ -119,14 +137,6 @@ def top_distinct(store, n, metric="val_acc", dataset="mnist"):
 
 
 # -- the data ----------------------------------------------------------------------------------
-def class_samples(dataset, per_class, data_dir=None):
-    """The first ``per_class`` training images of each class (C, per_class, 784) and the class counts."""
-    data = load_dataset(dataset, data_dir, dtype=np.float32)
-    n_classes = len(CLASS_NAMES[dataset])
-    images = np.stack([data.X_train[np.flatnonzero(data.y_train == c)[:per_class]] for c in range(n_classes)])
-    return {"images": images, "counts": np.bincount(data.y_train, minlength=n_classes).tolist()}
-
-
 def class_similarity(dataset, data_dir=None):
     """How alike the classes' raw training images are: nearest-centroid confusion.
 
@@ -152,7 +162,7 @@ def ranked_pairs(matrix):
     return sorted(pairs, key=lambda p: (-p[2], p[0], p[1]))
 
 
-# -- 2.2: the search ---------------------------------------------------------------------------
+# -- a sweep's hyperparameters (2.2) --------------------------------------------------------------
 def axis_values(values, log=False):
     """One hyperparameter's values -> positions in [0, 1] and tick (position, text) pairs.
 
@@ -199,137 +209,7 @@ def hyperparameter_importance(store, sweep, metric="val_acc", seed=0):
     return sorted(rows, key=lambda r: -r["importance"])
 
 
-def top_profile(store, sweep, n, keys, metric="val_acc"):
-    """Among the sweep's ``n`` best scored runs by ``metric``: for each of ``keys`` its commonest value and how
-    many of the ``n`` runs have it. -> [{parameter, value, count}] (ties: the value sorted first)."""
-    runs = sorted((r for r in scored_runs(store, sweep) if r[metric] is not None), key=lambda r: (-r[metric], r["id"]))
-    top = runs[:n]
-    rows = []
-    for key in keys:
-        values = [str(scalar(r["config"][key])) for r in top]
-        value = min(set(values), key=lambda v: (-values.count(v), v))
-        rows.append({"parameter": key, "value": value, "count": values.count(value), "of": len(top)})
-    return rows
-
-
-# How each recorded reason (the store's ``proposal``) reads in the report, by its opening words.
-PROPOSED_BY = (("default:", "the trainer's default configuration, tried first"),
-               ("model:", "the search's model of the runs before it"),
-               ("random start", "random draws before the model had runs to learn from"),
-               ("a plain draw", "random draws between the model's proposals"),
-               ("random:", "the sweep's random expansion"),
-               ("grid:", "the sweep's grid"))
-UNRECORDED = "choices the store does not record"
-
-
-def search_story(store, sweep):
-    """How a search spent its training: its final runs and their epochs, how many runs each way of proposing
-    gave (in PROPOSED_BY's order; runs with no recorded reason last), and the runs early termination stopped
-    at each epoch. -> {runs, epochs, proposed: [(how, count)], stopped, rungs: [(epoch, count)]}"""
-    runs = store.runs(sweep=sweep, status=FINAL)
-    kinds = [next((how for start, how in PROPOSED_BY if (r["proposal"] or "").startswith(start)), UNRECORDED)
-             for r in runs]
-    order = [how for _, how in PROPOSED_BY] + [UNRECORDED]
-    stopped = [r["epochs_done"] for r in runs if r["status"] == Status.STOPPED]
-    return {"runs": len(runs), "epochs": sum(r["epochs_done"] or 0 for r in runs),
-            "proposed": [(how, kinds.count(how)) for how in order if how in kinds],
-            "stopped": len(stopped), "rungs": [(f"epoch {e}", stopped.count(e)) for e in sorted(set(stopped))]}
-
-
-# -- 2.3 to 2.9: per-sweep analyses ---------------------------------------------------------------
-def optimizer_race(store, sweep, upto):
-    """Each optimizer at its best learning rate: training loss at the last epoch <= ``upto``, lowest first."""
-    best = {}
-    for run in scored_runs(store, sweep):
-        epochs, losses = curve(store, run["id"], "train_loss", upto)
-        row = {"optimizer": run["config"]["optimizer"], "learning_rate": run["config"]["learning_rate"],
-               "epoch": epochs[-1], "loss": losses[-1], "first_loss": losses[0], "run_id": run["id"]}
-        if row["optimizer"] not in best or row["loss"] < best[row["optimizer"]]["loss"]:
-            best[row["optimizer"]] = row
-    return sorted(best.values(), key=lambda r: r["loss"])
-
-
-def gradient_norms(store, sweep, early_steps):
-    """Per run, by activation and depth: each hidden layer's weight-gradient norm at every step (steps, layers),
-    and over the first ``early_steps`` steps the medians of the first and the last hidden layer's norm and of
-    their ratio (first / last: below 1 when less gradient reaches the layer nearest the input); ``late_ratio``
-    the same ratio over the last ``early_steps`` steps."""
-    rows = []
-    for run in scored_runs(store, sweep):
-        norms = probe(store, run)["grad_norms"]
-        early, late = norms[:early_steps], norms[-early_steps:]
-        rows.append({"run_id": run["id"], "activation": run["config"]["activation"],
-                     "num_layers": run["config"]["num_layers"], "norms": norms, "steps": len(norms),
-                     "early_steps": len(early), "first": float(np.median(early[:, 0])),
-                     "last": float(np.median(early[:, -1])), "ratio": float(np.median(early[:, 0] / early[:, -1])),
-                     "late_ratio": float(np.median(late[:, 0] / late[:, -1]))})
-    return sorted(rows, key=lambda r: (r["activation"], r["num_layers"]))
-
-
-def dead_neurons(store, sweep):
-    """Per run: activation histograms per hidden layer, the fraction of dead neurons (runner.probes.DEAD_WHEN),
-    the validation curve, and each hidden layer's median weight-gradient norm over the last epoch's steps."""
-    rows = []
-    for run in scored_runs(store, sweep):
-        arrays = probe(store, run)
-        dead, widths = arrays["dead"].tolist(), arrays["widths"].tolist()
-        norms = arrays["grad_norms"]
-        last_epoch = norms[-(len(norms) // run["epochs_done"]):]
-        epochs, val_acc = curve(store, run["id"], "val_acc")
-        rows.append({"run_id": run["id"], "config": run["config"], "val_acc": run["val_acc"], "val_curve": val_acc,
-                     "epochs": epochs, "hist": arrays["act_hist"], "edges": arrays["act_edges"], "dead": dead,
-                     "widths": widths, "fractions": [d / w for d, w in zip(dead, widths)],
-                     "n_images": int(arrays["act_hist"][0].sum() // widths[0]), "norms": norms,
-                     "last_grads": np.median(last_epoch, axis=0).tolist()})
-    return rows
-
-
-def convergence(store, runs, metric="val_acc"):
-    """Per run: its per-epoch ``metric`` and the first epoch at which it reaches ``target`` (the lowest final
-    value among ``runs``, which every run reaches). -> (target, [{run_id, epochs, values, first, reached}])."""
-    curves = [(run, *curve(store, run["id"], metric)) for run in runs]
-    target = min(values[-1] for _, _, values in curves)
-    rows = [{"run_id": run["id"], "epochs": epochs, "values": values, "first": values[0],
-             "reached": next(e for e, v in zip(epochs, values) if v >= target)} for run, epochs, values in curves]
-    return target, rows
-
-
-def neuron_gradients(store, sweep):
-    """Per run: gradient norms of the tracked neurons (steps, neurons) and their widest spread at any step."""
-    rows = []
-    for run in scored_runs(store, sweep):
-        grads = probe(store, run)["neuron_grads"]
-        rows.append({"run_id": run["id"], "config": run["config"], "grads": grads,
-                     "steps": grads.shape[0], "neurons": grads.shape[1],
-                     "spread": float(np.ptp(grads, axis=1).max()), "mean": float(grads.mean())})
-    return rows
-
-
-def overfitting(store, quantile):
-    """Every scored run's train-test accuracy gap; runs above the gaps' ``quantile`` (and above 0) overfit.
-
-    -> {threshold, runs: [{run_id, sweep, train_acc, test_acc, gap, overfit}] largest gap first,
-    marked_epochs and other_epochs (median epochs trained), marked_sweeps {sweep: marked runs}, most first}.
-    """
-    runs = scored_runs(store)
-    if not runs:
-        return {"threshold": None, "runs": []}
-    gaps = np.array([r["train_acc"] - r["test_acc"] for r in runs])
-    threshold = float(np.quantile(gaps, quantile))
-    marked = (gaps > threshold) & (gaps > 0)
-    rows = [{"run_id": r["id"], "sweep": r["sweep"], "train_acc": r["train_acc"], "test_acc": r["test_acc"],
-             "gap": float(g), "overfit": bool(m)} for r, g, m in zip(runs, gaps, marked)]
-    epochs = np.array([r["epochs_done"] for r in runs])
-    sweeps = {}
-    for r in sorted((r for r, m in zip(runs, marked) if m), key=lambda r: r["sweep"]):
-        sweeps[r["sweep"]] = sweeps.get(r["sweep"], 0) + 1
-    return {"threshold": threshold, "runs": sorted(rows, key=lambda r: (-r["gap"], r["run_id"])),
-            "marked_epochs": float(np.median(epochs[marked])) if marked.any() else None,
-            "other_epochs": float(np.median(epochs[~marked])) if (~marked).any() else None,
-            "marked_sweeps": dict(sorted(sweeps.items(), key=lambda kv: (-kv[1], kv[0])))}
-
-
-# -- 2.8: the best model's errors ------------------------------------------------------------------
+# -- a model's errors (2.1, 2.8) ------------------------------------------------------------------
 def confusions(run, weights_path, n_gallery, data_dir=None):
     """The run's weights on its test split: confusion matrix, most frequent confusion, and the
     ``n_gallery`` mistakes made with the highest confidence (softmax probability of the wrong class)."""

@@ -32,14 +32,15 @@ def log_section(section, figure_paths, job, **init_kwargs):
                    name=f"report-{section.id}",
                    config={"section": section.id, "title": section.title}, **init_kwargs) as run:
         payload = {f"{section.id}/{path.stem}": wandb.Image(str(path)) for path in figure_paths}
-        for name, rows in section.tables.items():
+        for name, rows in section.drawing.tables.items():
             if rows:
                 columns = list(rows[0])
                 payload[f"{section.id}/{name}"] = wandb.Table(
                     columns=columns, data=[[_cell(row.get(c)) for c in columns] for row in rows])
         run.log(payload)
-        for step in range(max((len(v) for v in section.series.values()), default=0)):
-            run.log({f"{section.id}/{key}": float(values[step]) for key, values in section.series.items()
+        series = section.drawing.series
+        for step in range(max((len(v) for v in series.values()), default=0)):
+            run.log({f"{section.id}/{key}": float(values[step]) for key, values in series.items()
                      if step < len(values)}, step=step + 1)
         run.summary.update({k: v for k, v in section.findings.facts.items()
                             if isinstance(v, (int, float)) and not isinstance(v, bool)})

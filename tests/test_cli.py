@@ -12,7 +12,7 @@ from mlp.data_sources import DataError
 from mlp.model_io import ModelFileError
 from mlp.neural_network import WeightsError
 from mlp.options import ConfigError
-from reports.context import SectionError
+from reports.queries import SectionError
 from runner.sweep_file import SweepError
 from store import StoreError
 from conftest import as_record

@@ -5,9 +5,8 @@ import numpy as np
 from conftest import QUICK
 from mlp.activations import ACTIVATIONS, Activation
 from mlp.optimizers import OPTIMIZERS, Optimizer, divide_by_root
-from reports import answers
-from reports import sections as S
 from reports.context import BuildContext
+from reports.sections import optimizers
 from runner.job import JobContext
 from runner.pipeline import open_store, run_sweep
 from runner.workers import InProcessWorkers
@@ -51,12 +50,12 @@ def sweep_in_process(tmp_path, name, parameters, epochs=1):
     store = open_store(tmp_path / "runs.db")
     run_sweep(spec, store, InProcessWorkers(), JobContext(sweep=name, runs_dir=str(tmp_path / "runs"),
                                                           wandb_mode="disabled"), progress=False)
-    return spec, store
+    return store
 
 
 def test_an_activation_added_as_one_entry_trains_is_probed_and_shows_in_the_store(tmp_path, monkeypatch):
     monkeypatch.setitem(ACTIVATIONS, "leaky_relu", LEAKY_RELU)
-    _, store = sweep_in_process(tmp_path, "leaky", {"activation": {"values": ["leaky_relu", "relu"]}})
+    store = sweep_in_process(tmp_path, "leaky", {"activation": {"values": ["leaky_relu", "relu"]}})
     runs = {run["config"]["activation"]: run for run in store.runs(sweep="leaky")}
     assert {name: run["status"] for name, run in runs.items()} == {"leaky_relu": "finished", "relu": "finished"}
     probe = np.load(runs["leaky_relu"]["probe_path"])
@@ -70,11 +69,11 @@ def test_an_optimizer_added_as_one_entry_trains_and_report_2_3_explains_it_as_ad
     Adagrad the fastest and explains its win as an adaptive method's, as its entry says it is."""
     monkeypatch.setitem(OPTIMIZERS, "adagrad", Adagrad)
     parameters = {"optimizer": {"values": ["adagrad", "sgd"]}, "learning_rate": {"value": 0.01}}
-    spec, store = sweep_in_process(tmp_path, "optimizers", parameters, epochs=2)
+    store = sweep_in_process(tmp_path, "optimizers", parameters, epochs=2)
     assert [(run["config"]["optimizer"], run["status"]) for run in store.runs(sweep="optimizers")] == \
         [("adagrad", "finished"), ("sgd", "finished")]
     assert store.db.execute("SELECT optimizer FROM runs_flat ORDER BY id").fetchall() == [("adagrad",), ("sgd",)]
-    section = S.optimizers(BuildContext(db=str(tmp_path / "runs.db"), train=False, transform=lambda _: spec))
-    text = " ".join(section.findings.sentences)
+    findings = optimizers.say(optimizers.facts(BuildContext(db=str(tmp_path / "runs.db"), train=False)))
+    text = " ".join(findings.sentences)
     assert "adagrad converges fastest over the first epochs, and sgd slowest." in text
-    assert answers.WHY_FAST[True] in text and answers.WHY_FAST[False] not in text
+    assert optimizers.WHY_FAST[True] in text and optimizers.WHY_FAST[False] not in text

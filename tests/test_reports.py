@@ -1,10 +1,11 @@
-"""The reports: every section builds from a small real store, its figures exist, its numbers are the store's.
+"""The whole report end to end: every section builds from a small real store, its figures exist, every number
+in its text is a fact published beside it, and the W&B report, the export and the published copy agree.
 
 One module-scoped store is filled by building every section with its sweep made
 tiny (500 training images, at most 2 epochs and 2 layers of 16 neurons, the
-search cut to 8 runs). Each section's facts are then recomputed here straight
-from the store's rows, epochs and probe files, and every number in its
-sentences must be one of them, written in the HTML page.
+search cut to 8 runs). Each section's facts are tested on stores built by hand
+in test_sections.py; here a few are checked again against an independent
+computation (sklearn's confusion matrix and nearest centroids).
 """
 import copy
 import hashlib
@@ -24,16 +25,16 @@ from sklearn.neighbors import NearestCentroid
 
 from mlp import NeuralNetwork
 from mlp.activations import ACTIVATIONS
-from mlp.data import CLASS_NAMES, DATASETS, load_dataset
+from mlp.data import DATASETS, load_dataset
 from mlp.metrics import evaluate
 from reports import queries as q
-from reports import sections as S
 from reports.build import make_report
-from reports.context import BuildContext, describe, fmt, label
+from reports.context import BuildContext
+from reports.findings import fmt
+from reports.sections import BUILD_ORDER, SECTIONS, best_model, fashion
 from reports.export import export
 from reports.wandb_log import log_section
 from runner.job import JobContext
-from runner.sweep_file import expand
 from store import RunStore
 from conftest import as_record
 
@@ -63,42 +64,18 @@ def built(tmp_path_factory, data_dir):
     ctx = BuildContext(out=root / "report", db=str(root / "runs.db"),
                        job=JobContext(runs_dir=str(root / "runs"), wandb_mode="disabled"), jobs=1, transform=quick,
                        progress=False)
-    sections = {section.id: section for section, _ in make_report(ctx, S.BUILD_ORDER)}
+    sections = {section.id: section for section, _ in make_report(ctx, BUILD_ORDER)}
     return SimpleNamespace(ctx=ctx, sections=sections, out=root / "report", store=RunStore(ctx.db, create=False),
                            page=(root / "report" / "index.html").read_text())
 
 
-# -- the facts, recomputed from the store's rows, epochs and probe files --------------------------------
+# -- what the tests below read from the store ---------------------------------------------------------------
 def scored(store, sweep=None):
     return store.runs(sweep=sweep, status=("finished", "stopped"))
 
 
-def census(store, sweep):
-    counts = dict(store.db.execute("SELECT status, COUNT(*) FROM runs WHERE sweep = ? GROUP BY status", [sweep]))
-    return {"runs.sweep": sweep, "runs.total": sum(counts.values()), **{f"runs.{s}": n for s, n in counts.items()}}
-
-
-def probe(run):
-    return np.load(run["probe_path"])
-
-
-def curve(store, run_id, metric):
-    return [v for (v,) in store.db.execute(f"SELECT {metric} FROM epochs WHERE run_id = ? ORDER BY epoch", [run_id])]
-
-
-def pairs_of(matrix):
-    """Class pairs by their off-diagonal mass in both directions, largest first."""
-    both = np.asarray(matrix, dtype=float) + np.asarray(matrix, dtype=float).T
-    return sorted(((a, b, both[a, b]) for a in range(len(both)) for b in range(a + 1, len(both))),
-                  key=lambda p: (-p[2], p[0], p[1]))
-
-
-def named(pairs, names):
-    return [(f"{names[a]}–{names[b]}", v) for a, b, v in pairs[:S.N_PAIRS]]
-
-
-def best_of(store, dataset):
-    rows = store.runs(status="finished", match={"dataset": dataset}, sort="test_f1", descending=True, limit=1)
+def best_mnist(store):
+    rows = store.runs(status="finished", match={"dataset": "mnist"}, sort="test_f1", descending=True, limit=1)
     return rows[0] if rows else None
 
 
@@ -109,300 +86,9 @@ def predictions_of(run):
     return data, evaluate(model, data.X_test, data.y_test)
 
 
-def facts_2_1(store):
-    facts, overlaps, tops = {}, [], {}
-    for dataset in DATASETS:
-        data, names = load_dataset(dataset), CLASS_NAMES[dataset]
-        counts = np.bincount(data.y_train)
-        predicted = NearestCentroid().fit(data.X_train, data.y_train).predict(data.X_train)
-        rates = confusion_matrix(data.y_train, predicted, normalize="true")
-        alike = [(a, b, v / 2) for a, b, v in pairs_of(rates)]
-        tops[dataset] = alike[0][2]
-        facts |= {f"{dataset}.similar.dataset": dataset, f"{dataset}.similar.pairs": named(alike, names),
-                  f"alike.{dataset}": [name for name, _ in named(alike, names)]}
-        run = best_of(store, dataset)
-        if run is not None:
-            _, scores = predictions_of(run)
-            matrix = confusion_matrix(data.y_test, scores["logits"].argmax(axis=1))
-            np.fill_diagonal(matrix, 0)
-            confused = [(a, b, int(c)) for a, b, c in pairs_of(matrix)]
-            overlaps.append(len({(a, b) for a, b, _ in alike[:S.N_PAIRS]} & {(a, b) for a, b, _ in confused[:S.N_PAIRS]}))
-            facts |= {f"{dataset}.model.dataset": dataset, f"{dataset}.model.run_id": run["id"],
-                      f"{dataset}.model.confused": named(confused, names), f"{dataset}.model.k": overlaps[-1],
-                      f"{dataset}.model.n": S.N_PAIRS}
-        facts |= {f"{dataset}.dataset": dataset, f"{dataset}.per_class": S.PER_CLASS,
-                  f"{dataset}.classes": len(names), f"{dataset}.n": int(counts.sum())}
-        if counts.min() == counts.max():
-            facts |= {f"{dataset}.balanced.dataset": dataset, f"{dataset}.balanced.count": int(counts[0])}
-        else:
-            facts |= {f"{dataset}.range.dataset": dataset, f"{dataset}.range.low": int(counts.min()),
-                      f"{dataset}.range.low_class": names[counts.argmin()],
-                      f"{dataset}.range.high": int(counts.max()),
-                      f"{dataset}.range.high_class": names[counts.argmax()]}
-    if overlaps and all(overlaps):
-        facts |= {"why.fashion_top": tops["fashion_mnist"], "why.mnist_top": tops["mnist"]}
-    return facts
-
-
-def facts_2_2(store):
-    best = store.best("val_acc", sweep="search")
-    importance = q.hyperparameter_importance(store, "search")
-    runs = sorted(scored(store, "search"), key=lambda r: (-r["val_acc"], r["id"]))[:S.N_TOP]
-    varying = {k for k in S.PROFILE_KEYS if len({str(q.scalar(r["config"][k])) for r in scored(store, "search")}) > 1}
-    profile = []
-    for key in (k for k in S.PROFILE_KEYS if k in varying):
-        values = [str(q.scalar(r["config"][key])) for r in runs]
-        value = sorted(set(values), key=lambda v: (-values.count(v), v))[0]
-        profile.append((f"{key} {value}", f"{values.count(value)} of {len(runs)}"))
-    final = store.db.execute("SELECT status, epochs_done, proposal FROM runs WHERE sweep = 'search' AND status IN "
-                             "('finished', 'stopped', 'diverged') ORDER BY id").fetchall()
-    phrases = {"default:": "the trainer's default configuration, tried first",
-               "model:": "the search's model of the runs before it",
-               "random start": "random draws before the model had runs to learn from",
-               "a plain draw": "random draws between the model's proposals"}
-    kinds = [next(p for start, p in phrases.items() if reason.startswith(start)) for _, _, reason in final]
-    stops = [epochs for status, epochs, _ in final if status == "stopped"]
-    how = {"how.epochs": sum(epochs for _, epochs, _ in final), "how.runs": len(final),
-           "how.proposed": [(p, kinds.count(p)) for p in phrases.values() if p in kinds],
-           "how.stopped": len(stops), "how.rungs": [(f"epoch {e}", stops.count(e)) for e in sorted(set(stops))]
-           or "no epoch"}
-    return census(store, "search") | how | {
-        "importance.parameter": importance[0]["parameter"], "importance.k": len(importance),
-        "importance.importance": importance[0]["importance"], "importance.second": importance[1]["importance"],
-        "importance.second_parameter": importance[1]["parameter"],
-        "best.n": len(scored(store, "search")), "best.val_acc": best["val_acc"], "best.run_id": best["id"],
-        "best.config": describe(best["config"]), "top.n": len(runs), "top.profile": profile,
-        "ranking.ranking": [(r["parameter"], r["importance"]) for r in importance]}
-
-
-def facts_2_3(store):
-    rows = store.db.execute(
-        "SELECT e.epoch, e.train_loss, r.config, r.id, (SELECT train_loss FROM epochs WHERE run_id = r.id AND epoch = 1) "
-        "FROM runs r JOIN epochs e ON e.run_id = r.id "
-        "WHERE r.sweep = 'optimizers' AND r.status IN ('finished', 'stopped') AND e.epoch = "
-        "(SELECT MAX(epoch) FROM epochs WHERE run_id = r.id AND epoch <= ?) ORDER BY e.train_loss, r.id",
-        [S.FIRST_EPOCHS]).fetchall()
-    race = {}
-    for epoch, loss, config, run_id, first in rows:
-        config = json.loads(config)
-        race.setdefault(config["optimizer"], (epoch, loss, config["learning_rate"], first, run_id))
-    ranking = list(race.items())
-    facts = census(store, "optimizers")
-    for which, (name, (epoch, loss, lr, first, _)) in (("fastest", ranking[0]), ("slowest", ranking[-1])):
-        facts |= {f"{which}.epoch": epoch, f"{which}.optimizer": name, f"{which}.lr": lr, f"{which}.loss": loss}
-    facts |= {"fastest.first_loss": ranking[0][1][3], "fastest.second": ranking[1][0],
-              "fastest.second_loss": ranking[1][1][1], "fastest.slowest": ranking[-1][0],
-              "slowest.ranking": [(name, loss) for name, (_, loss, *_) in ranking]}
-    for name, (epoch, loss, lr, first, run_id) in ranking:
-        facts |= {f"run{run_id}.optimizer": name, f"run{run_id}.lr": lr, f"run{run_id}.first_loss": first,
-                  f"run{run_id}.loss": loss, f"run{run_id}.epoch": epoch, f"run{run_id}.run_id": run_id}
-    return facts
-
-
-def facts_2_4(store):
-    facts, rows = census(store, "gradients"), []
-    for run in scored(store, "gradients"):
-        early = probe(run)["grad_norms"][:S.EARLY_STEPS]
-        rows.append((run["config"]["activation"], run["config"]["num_layers"], run, early))
-        facts |= {f"run{run['id']}.activation": run["config"]["activation"],
-                  f"run{run['id']}.layers": run["config"]["num_layers"], f"run{run['id']}.steps": len(early),
-                  f"run{run['id']}.first": float(np.median(early[:, 0])),
-                  f"run{run['id']}.last": float(np.median(early[:, -1])),
-                  f"run{run['id']}.ratio": float(np.median(early[:, 0] / early[:, -1])),
-                  f"run{run['id']}.val_acc": run["val_acc"]}
-    rows.sort(key=lambda r: r[:2])
-    by = {act: [r for r in rows if r[0] == act] for act in ("sigmoid", "relu")}
-    ratio = {r[2]["id"]: facts[f"run{r[2]['id']}.ratio"] for r in rows}
-    facts |= {"steps": len(rows[0][3]), "depths": [r[1] for r in by["sigmoid"]],
-              "sigmoid": [ratio[r[2]["id"]] for r in by["sigmoid"]], "relu": [ratio[r[2]["id"]] for r in by["relu"]],
-              "late.sigmoid_first": [float(np.median(r[3][:, 0])) for r in by["sigmoid"]],
-              "late.relu_first": [float(np.median(r[3][:, 0])) for r in by["relu"]], "late.steps": len(rows[0][3]),
-              "late.total": len(probe(by["sigmoid"][0][2])["grad_norms"]),
-              "late.sigmoid_late": [float(np.median(g[:, 0] / g[:, -1])) for g in
-                                    (probe(r[2])["grad_norms"][-S.EARLY_STEPS:] for r in by["sigmoid"])],
-              "why.max_slope": 0.25, "why.sigmoid_acc": by["sigmoid"][-1][2]["val_acc"],
-              "why.relu_acc": by["relu"][-1][2]["val_acc"]}
-    return facts
-
-
-def facts_2_5(store):
-    facts, rows = census(store, "dead_neurons"), []
-    for run in scored(store, "dead_neurons"):
-        arrays = probe(run)
-        dead, widths, norms = arrays["dead"], arrays["widths"], arrays["grad_norms"]
-        per_epoch = len(norms) // run["epochs_done"]
-        name = label(run["config"], ("activation", "optimizer", "learning_rate"))
-        row = {"name": name, "fractions": (dead / widths).tolist(), "grads": np.median(norms[-per_epoch:], axis=0).tolist(),
-               "val_acc": run["val_acc"]}
-        rows.append((run, row))
-        facts["n_images"] = int(arrays["act_hist"][0].sum()) // int(widths[0])
-        facts |= {f"run{run['id']}.{k}": v for k, v in row.items()} | {f"run{run['id']}.dead": dead.tolist()}
-    stalled, worst = min(((r, row) for r, row in rows if r["config"]["activation"] == "relu"),
-                         key=lambda pair: (pair[0]["val_acc"], pair[0]["id"]))
-    facts |= {"saturated": 0.99, "slope": 1 - 0.99 ** 2, "relu.curve": curve(store, stalled["id"], "val_acc"),
-              **{f"relu.{k}": v for k, v in worst.items()}}
-    partner = [(r, row) for r, row in rows if r["config"]["activation"] == "tanh"
-               and r["config"]["optimizer"] == stalled["config"]["optimizer"]]
-    if partner:
-        facts |= {f"tanh.{k}": v for k, v in partner[0][1].items()}
-        if max(partner[0][1]["fractions"]) >= S.DEAD_MANY:
-            facts["others.others"] = [(row["name"], r["val_acc"]) for r, row in rows
-                                      if r["config"]["optimizer"] != stalled["config"]["optimizer"]]
-    return facts
-
-
-def facts_2_6(store):
-    facts, runs = census(store, "losses"), scored(store, "losses")
-    for optimizer in sorted({r["config"]["optimizer"] for r in runs}):
-        ce, mse = (next(r for r in runs if r["config"]["optimizer"] == optimizer and r["config"]["loss"] == loss)
-                   for loss in ("cross_entropy", "mean_squared_error"))
-        ce_curve, mse_curve = curve(store, ce["id"], "val_acc"), curve(store, mse["id"], "val_acc")
-        target = min(ce_curve[-1], mse_curve[-1])
-        facts |= {f"{optimizer}.optimizer": optimizer, f"{optimizer}.target": target,
-                  f"{optimizer}.ce_epoch": 1 + next(i for i, v in enumerate(ce_curve) if v >= target),
-                  f"{optimizer}.mse_epoch": 1 + next(i for i, v in enumerate(mse_curve) if v >= target),
-                  f"{optimizer}.ce_first": ce_curve[0], f"{optimizer}.mse_first": mse_curve[0],
-                  f"{optimizer}.ce_last": ce_curve[-1], f"{optimizer}.mse_last": mse_curve[-1]}
-    for run in runs:
-        epochs = store.db.execute("SELECT COUNT(*) FROM epochs WHERE run_id = ?", [run["id"]]).fetchone()[0]
-        facts |= {f"run{run['id']}.name": label(run["config"], ("loss", "optimizer")),
-                  f"run{run['id']}.val_acc": run["val_acc"], f"run{run['id']}.epochs": epochs,
-                  f"run{run['id']}.test_acc": run["test_acc"]}
-    return facts
-
-
-def facts_2_7(store):
-    rows = store.db.execute("SELECT id, sweep, train_acc, test_acc, epochs_done FROM runs "
-                            "WHERE status IN ('finished', 'stopped') ORDER BY id").fetchall()
-    gaps = np.array([train - test for _, _, train, test, _ in rows])
-    threshold = float(np.quantile(gaps, S.OVERFIT_QUANTILE))
-    is_marked = [g > threshold and g > 0 for g in gaps]
-    marked = sorted((r for r, m in zip(rows, is_marked) if m), key=lambda r: (r[3] - r[2], r[0]))
-    facts = {"n": len(rows), "quantile": S.OVERFIT_QUANTILE, "threshold": threshold, "n_marked": len(marked)}
-    if marked:
-        run_id, sweep, train, test, _ = marked[0]
-        sweeps = {}
-        for r in marked:
-            sweeps[r[1]] = sweeps.get(r[1], 0) + 1
-        facts |= {"worst.run_id": run_id, "worst.sweep": sweep, "worst.train_acc": train, "worst.test_acc": test,
-                  "worst.gap": train - test,
-                  "worst.marked_epochs": float(np.median([r[4] for r, m in zip(rows, is_marked) if m])),
-                  "worst.other_epochs": float(np.median([r[4] for r, m in zip(rows, is_marked) if not m])),
-                  "worst.sweeps": sorted(sweeps.items(), key=lambda kv: (-kv[1], kv[0]))}
-    for i, (run_id, sweep, train, test, _) in enumerate(marked[:S.N_WORST]):
-        facts |= {f"worst{i + 1}.run_id": run_id, f"worst{i + 1}.sweep": sweep, f"worst{i + 1}.train_acc": train,
-                  f"worst{i + 1}.test_acc": test, f"worst{i + 1}.gap": train - test}
-    return facts
-
-
-def best_mnist(store):
-    return best_of(store, "mnist")
-
-
-def facts_2_8(store):
-    run = best_mnist(store)
-    data, scores = predictions_of(run)
-    predicted = scores["logits"].argmax(axis=1)
-    off = confusion_matrix(data.y_test, predicted)
-    np.fill_diagonal(off, 0)
-    true, wrong_as = np.unravel_index(off.argmax(), off.shape)
-    logits = scores["logits"] - scores["logits"].max(axis=1, keepdims=True)
-    confidence = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).max(axis=1)
-    shown = np.sort(confidence[predicted != data.y_test])[::-1][:S.GALLERY_SIZE]
-    return {"best.dataset": "mnist", "best.run_id": run["id"], "best.sweep": run["sweep"],
-            "best.config": describe(run["config"]), "scores.test_acc": run["test_acc"],
-            "scores.test_f1": run["test_f1"], "scores.accuracy": run["test_acc"], "scores.f1": run["test_f1"],
-            "errors.n_mistakes": int((predicted != data.y_test).sum()), "errors.n_test": len(data.y_test),
-            "errors.pairs": [(name, int(v)) for name, v in named(pairs_of(off), CLASS_NAMES["mnist"])],
-            "errors.true": str(true), "errors.predicted": str(wrong_as), "errors.count": int(off.max()),
-            "gallery.k": len(shown), "gallery.high": float(shown[0]), "gallery.low": float(shown[-1]),
-            "raw.k": len({(a, b) for a, b, _ in pairs_of(off)[:S.N_PAIRS]} & raw_alike("mnist")), "raw.n": S.N_PAIRS}
-
-
-def raw_alike(dataset):
-    data = load_dataset(dataset)
-    predicted = NearestCentroid().fit(data.X_train, data.y_train).predict(data.X_train)
-    return {(a, b) for a, b, _ in pairs_of(confusion_matrix(data.y_train, predicted, normalize="true"))[:S.N_PAIRS]}
-
-
-def facts_2_9(store):
-    facts, spreads = census(store, "init"), {"zeros": [], "xavier": []}
-    for run in scored(store, "init"):
-        grads = probe(run)["neuron_grads"]
-        name = label(run["config"], ("weight_init", "activation"))
-        spread = float((grads.max(axis=1) - grads.min(axis=1)).max())
-        spreads[run["config"]["weight_init"]].append((name, spread))
-        facts |= {"steps": grads.shape[0], "neurons": grads.shape[1], f"run{run['id']}.name": name,
-                  f"run{run['id']}.spread": spread, f"run{run['id']}.mean": float(grads.mean())}
-    return facts | {"zeros": max(s for _, s in spreads["zeros"]), "zeros_runs": [n for n, _ in spreads["zeros"]],
-                    "xavier": [s for _, s in spreads["xavier"]], "xavier_runs": [n for n, _ in spreads["xavier"]]}
-
-
-def fashion_choice(store):
-    """The rule of 2.10 written out: distinct configurations by validation accuracy, those within the tie of the
-    best simplest first; the first three whose adapted (and test-shrunk) configurations differ."""
-    ranked, seen = [], set()
-    for run in store.runs(status="finished", match={"dataset": "mnist"}, sort="val_acc", descending=True):
-        if run["config_hash"] not in seen:
-            seen.add(run["config_hash"])
-            ranked.append(run)
-    tied = [r for r in ranked if r["val_acc"] >= ranked[0]["val_acc"] - S.TIE]
-    simplest = sorted(tied, key=lambda r: (r["config"]["num_layers"], r["config"]["learning_rate"],
-                                           r["config"]["weight_decay"], r["config"]["augment"],
-                                           r["config"]["epochs"], r["config_hash"]))
-    chosen, keys = [], set()
-    tied_facts = {"tied.best": ranked[0]["val_acc"], "tied.tie": S.TIE,
-                  "tied.tied": [(f"run {r['id']}", r["val_acc"]) for r in simplest]}
-    for source in simplest + [r for r in ranked if r not in tied]:
-        options = S.fashion_options(source["config"])
-        assert options["dataset"] == "fashion_mnist" and options["epochs"] > source["config"]["epochs"]
-        assert options["hidden_size"] == source["config"]["hidden_size"]
-        spec = {"name": "fashion", "method": "grid", "parameters": {k: {"value": v} for k, v in options.items()}}
-        key = store.key(expand(quick(spec))[0])
-        if key not in keys and len(chosen) < S.N_FASHION:
-            keys.add(key)
-            chosen.append((source, key))
-    return chosen, tied_facts
-
-
-def facts_2_10(store):
-    chosen, tied_facts = fashion_choice(store)
-    sources = [source for source, _ in chosen]
-    facts = {"n": S.N_FASHION, "tie": S.TIE, "sweep": "fashion", "factor": S.FASHION_EPOCH_FACTOR}
-    if S.FASHION_ADAPTATION["augment"]:
-        facts["shift"] = S.FASHION_ADAPTATION["augment"]
-    if S.FASHION_ADAPTATION["dropout"]:
-        facts["dropout"] = S.FASHION_ADAPTATION["dropout"]
-    results, val_results = [], []
-    for rank, (source, key) in enumerate(chosen, 1):
-        (run,) = store.runs(sweep="fashion", key=key)
-        results.append((run["test_acc"], -run["id"], rank))
-        val_results.append((run["val_acc"], run["id"], rank))
-        facts |= {f"run{run['id']}.rank": rank, f"run{run['id']}.config": describe(source["config"]),
-                  f"run{run['id']}.source": source["id"], f"run{run['id']}.mnist_val": source["val_acc"],
-                  f"run{run['id']}.mnist_test": source["test_acc"], f"run{run['id']}.val_acc": run["val_acc"],
-                  f"run{run['id']}.test_acc": run["test_acc"], f"run{run['id']}.test_f1": run["test_f1"],
-                  f"run{run['id']}.run_id": run["id"]}
-    test_acc, _, rank = max(results)
-    mnist_rank = 1 + max(range(len(sources)), key=lambda i: (sources[i]["val_acc"], -sources[i]["id"]))
-    val_acc, _, val_rank = max((run_acc, -run_id, r) for run_acc, run_id, r in val_results)
-    facts |= {"best.rank": rank, "best.test_acc": test_acc, "best.mnist_rank": mnist_rank, **tied_facts,
-              "best.val_rank": val_rank, "best.val_acc": val_acc}
-    n_test = len(load_dataset("fashion_mnist").y_test)
-    facts |= {"noise.spread": test_acc - min(acc for acc, _, _ in results), "noise.p": test_acc, "noise.n": n_test,
-              "noise.error": float(np.sqrt(test_acc * (1 - test_acc) / n_test))}
-    if rank != mnist_rank:
-        facts["best.mnist_winner_acc"] = next(acc for acc, _, r in results if r == mnist_rank)
-    return facts
-
-
-EXPECTED = {"2.1": facts_2_1, "2.2": facts_2_2, "2.3": facts_2_3, "2.4": facts_2_4, "2.5": facts_2_5,
-            "2.6": facts_2_6, "2.7": facts_2_7, "2.8": facts_2_8, "2.9": facts_2_9, "2.10": facts_2_10}
-
-
 # -- the tests ----------------------------------------------------------------------------------------------
 def test_every_section_builds_with_real_png_figures(built):
-    assert set(built.sections) == set(S.SECTIONS)
+    assert set(built.sections) == set(SECTIONS)
     for section_id, section in built.sections.items():
         part = json.loads((built.out / "sections" / f"{section_id}.json").read_text())
         assert part["figures"], f"section {section_id} has no figures"
@@ -413,25 +99,51 @@ def test_every_section_builds_with_real_png_figures(built):
 
 def test_page_references_only_files_that_exist(built):
     targets = re.findall(r'(?:src|href)="([^"#][^"]*)"', built.page)
-    assert len(targets) == sum(len(s.figures) for s in built.sections.values())
+    assert len(targets) == sum(len(s.drawing.figures) for s in built.sections.values())
     assert all((built.out / html.unescape(t)).is_file() for t in targets)
     for section in built.sections.values():
         assert f"{section.id} {html.escape(section.title)}" in built.page
 
 
-@pytest.mark.parametrize("section_id", list(EXPECTED))
-def test_every_number_in_the_text_is_the_stores(built, section_id):
-    section, expected = built.sections[section_id], EXPECTED[section_id](built.store)
-    found = section.findings.facts
-    assert found.keys() == expected.keys()
-    for name, value in expected.items():  # a float recomputed here may differ in its last bit (BLAS's order)
-        assert found[name] == (pytest.approx(value, rel=1e-12) if isinstance(value, float) else value), name
+@pytest.mark.parametrize("section_id", list(SECTIONS))
+def test_every_number_in_the_text_is_a_fact_published_beside_it(built, section_id):
+    section = built.sections[section_id]
+    assert section.findings.facts and not section.missing
     part = json.loads((built.out / "sections" / f"{section_id}.json").read_text())
-    assert part["facts"] == {name: fmt(value) for name, value in expected.items()}
+    assert part["facts"] == {name: fmt(value) for name, value in section.findings.facts.items()}
     for template, sentence in zip(section.findings.templates, section.findings.sentences):
         typed = re.sub(r"\{[\w.]+\}", "", template)  # what is left once the facts are taken out
         assert not re.search(r"(?<![A-Za-z])\d", typed), f"a number typed into {template!r}"  # F1 is a name
         assert html.escape(sentence) in built.page
+
+
+def test_the_best_models_errors_are_its_predictions_on_the_test_split(built):
+    """2.8's facts against the run's weights scored here: sklearn's confusion matrix and the softmax confidences."""
+    run = best_mnist(built.store)
+    found = best_model.facts(built.ctx)
+    assert found.run["id"] == run["id"]
+    data, scores = predictions_of(run)
+    predicted = scores["logits"].argmax(axis=1)
+    assert (found.errors["matrix"] == confusion_matrix(data.y_test, predicted)).all()
+    assert found.errors["n_mistakes"] == int((predicted != data.y_test).sum())
+    logits = scores["logits"] - scores["logits"].max(axis=1, keepdims=True)
+    confidence = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).max(axis=1)
+    shown = np.sort(confidence[predicted != data.y_test])[::-1][:best_model.GALLERY_SIZE]
+    assert [m["confidence"] for m in found.errors["gallery"]] == pytest.approx(shown.tolist(), rel=1e-6)
+    assert (found.errors["accuracy"], found.errors["f1"]) == (run["test_acc"], run["test_f1"])
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+def test_raw_similarity_is_the_nearest_centroid_confusion_of_the_training_images(dataset):
+    data = load_dataset(dataset)
+    predicted = NearestCentroid().fit(data.X_train, data.y_train).predict(data.X_train)
+    rates = confusion_matrix(data.y_train, predicted, normalize="true")
+    both = rates + rates.T
+    expected = sorted(((a, b, both[a, b] / 2) for a in range(10) for b in range(a + 1, 10)),
+                      key=lambda p: (-p[2], p[0], p[1]))
+    found = q.class_similarity(dataset)
+    assert [(a, b) for a, b, _ in found] == [(a, b) for a, b, _ in expected]
+    assert [v for _, _, v in found] == pytest.approx([v for _, _, v in expected], rel=1e-12)
 
 
 def test_rebuilding_a_section_trains_nothing(built):
@@ -508,12 +220,12 @@ def test_a_weights_copy_stands_in_for_a_run_only_with_the_runs_hash(built, tmp_p
 
 def test_wandb_gets_the_same_panels_and_tables(built, tmp_path):
     section = built.sections["2.2"]
-    paths = [built.out / "figures" / f"2.2_{stem}.png" for stem in section.figures]
+    paths = [built.out / "figures" / f"2.2_{stem}.png" for stem in section.drawing.figures]
     log_section(section, paths, SimpleNamespace(wandb_mode="offline", wandb_project="mlp-sweeps-test", wandb_entity=None),
                 dir=str(tmp_path))
     (media,) = tmp_path.glob("wandb/offline-run-*/files/media")
     assert sorted(p.name.split("_0_")[0] for p in media.glob("images/2.2/*.png")) == sorted(p.stem for p in paths)
-    assert sorted(p.name.split("_0_")[0] for p in media.glob("table/2.2/*.table.json")) == sorted(section.tables)
+    assert sorted(p.name.split("_0_")[0] for p in media.glob("table/2.2/*.table.json")) == sorted(section.drawing.tables)
 
 
 # -- the W&B report, the published copy, and 2.10's rule ------------------------------------------------
@@ -525,7 +237,7 @@ def test_wandb_report_offline_has_every_section_with_its_text_and_panels(built):
     assert result.returncode == 0, result.stderr
     assert "wandb login" in result.stdout
     plain = json.loads((built.out / "wandb_report.json").read_text())
-    assert [s["id"] for s in plain["sections"]] == sorted(S.SECTIONS, key=lambda i: [int(p) for p in i.split(".")])
+    assert [s["id"] for s in plain["sections"]] == list(SECTIONS)
     for entry in plain["sections"]:
         section = built.sections[entry["id"]]
         assert entry["heading"] == f"{section.id} {section.title}" and entry["question"] == section.question
@@ -540,7 +252,7 @@ def test_wandb_report_offline_has_every_section_with_its_text_and_panels(built):
              if p["type"] == "LinePlot"]
     assert {s["id"] for s in plain["sections"] for p in s["panels"] if p in lines} == {"2.3", "2.4", "2.6", "2.9"}
     series = [p for p in lines if p["runset"].startswith("Name = 'report-2.4'")]
-    assert series and series[0]["spec"]["y"] == [f"2.4/{key}" for key in built.sections["2.4"].series]
+    assert series and series[0]["spec"]["y"] == [f"2.4/{key}" for key in built.sections["2.4"].drawing.series]
 
 
 def test_wandb_report_object_builds_offline(built):
@@ -549,7 +261,7 @@ def test_wandb_report_object_builds_offline(built):
 
     report, plain = build(read_parts(built.out), "mlp-sweeps", "someone", built.store)
     headings = [b.text for b in report.blocks if type(b).__name__ == "H2"]
-    assert headings == [s["heading"] for s in plain["sections"]] and len(headings) == len(S.SECTIONS)
+    assert headings == [s["heading"] for s in plain["sections"]] and len(headings) == len(SECTIONS)
     grids = [b for b in report.blocks if type(b).__name__ == "PanelGrid"]
     assert sum(len(g.panels) for g in grids) == sum(len(s["panels"]) for s in plain["sections"])
 
@@ -597,7 +309,7 @@ def test_publish_copies_the_report_its_store_and_probes_without_weights_under_fi
     assert all(Path(r["probe_path"]).parent == docs / "probes" for r in copy.runs() if r["probe_path"])
     listed = subprocess.run([sys.executable, "-m", "store", "--db", str(docs / "runs.db"), "list", "--sweep", "fashion"],
                             cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert listed.returncode == 0 and listed.stdout.count("fashion") == S.N_FASHION
+    assert listed.returncode == 0 and listed.stdout.count("fashion") == fashion.N_FASHION
 
 
 def test_fashion_rule_ignores_last_bit_noise_among_near_ties(tmp_path):
@@ -612,7 +324,7 @@ def test_fashion_rule_ignores_last_bit_noise_among_near_ties(tmp_path):
             store.record("best", as_record(config, {"status": "finished", "val_acc": acc + noise * (-1) ** i, "epochs": []}))
         return store
 
-    picks = [[(r["config"]["num_layers"], r["config"]["learning_rate"]) for r in S.fashion_ranking(store_with(noise))[:3]]
+    picks = [[(r["config"]["num_layers"], r["config"]["learning_rate"]) for r in fashion.ranking(store_with(noise))[:3]]
              for noise in (0.0, 0.0002, -0.0002)]
     assert picks[0] == [(3, 0.001), (3, 0.002), (4, 0.001)]  # the tied four, simplest first; the 0.989 run is out
     assert picks[1] == picks[0] == picks[2]
