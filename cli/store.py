@@ -15,7 +15,8 @@ import sys
 
 from cli import OneLineParser, add_db_option, one_line_errors, run_command
 
-from store.db import METRICS, RUN_COLUMNS, STATUSES, RunStore, StoreError
+from store import METRICS, STATUSES, RunStore, StoreError
+from store.run import RUN_COLUMNS
 
 PROG = "python -m store"
 LIST_COLUMNS = ("id", "sweep", "status", "val_acc", "test_acc", "test_f1", "seconds")
@@ -92,7 +93,7 @@ def cmd_list(store, args):
                       descending=args.sort in METRICS, limit=args.limit)
     if args.json:
         for run in runs:
-            print(json.dumps(run))
+            print(json.dumps(dict(run)))
         return
     header = [*LIST_COLUMNS, *CONFIG_SUMMARY]
     if args.csv:
@@ -132,7 +133,7 @@ def cmd_best(store, args):
     run = store.best(args.metric, sweep=args.sweep)
     if run is None:
         raise StoreError("no finished run" + (f" in sweep {args.sweep}" if args.sweep else ""))
-    print(json.dumps(run, indent=2))
+    print(json.dumps(dict(run), indent=2))
 
 
 def cmd_sweeps(store, args):

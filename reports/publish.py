@@ -11,6 +11,7 @@ under 15 MB.
 """
 import json
 import shutil
+import sqlite3
 import sys
 import tempfile
 from pathlib import Path
@@ -67,6 +68,26 @@ def copy_parts(report, folder):
         (folder / "sections" / source.name).write_text(json.dumps(part, indent=2))
 
 
+def snapshot(store, target, probe_paths):
+    """Copy ``store`` to ``target`` as one file (SQLite's backup API: consistent while runners write).
+    Weights do not travel with it: their paths are cleared, their hashes kept. Probe files travel where
+    ``copy_probes`` put them: ``probe_paths`` maps a run id to its copy's path relative to ``target``'s
+    folder; the other runs' probe paths are cleared."""
+    copy = sqlite3.connect(target)
+    try:
+        store.db.conn.backup(copy)
+        copy.execute("UPDATE runs SET weights_path = NULL, probe_path = NULL")
+        copy.executemany("UPDATE runs SET probe_path = ? WHERE id = ?", [(path, run_id) for run_id, path in
+                                                                          probe_paths.items()])
+        copy.commit()
+        copy.execute("VACUUM")
+        copy.execute("PRAGMA journal_mode = WAL")  # the store's own mode: a query then leaves the file as it is
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"copying run store {store.path} to {target}: {exc}") from None
+    finally:
+        copy.close()
+
+
 def publish(report, db, docs, model=SHIPPED_MODEL):
     """Build the copy beside ``docs`` and swap it in only once it is complete and small enough."""
     report, docs = Path(report), Path(docs)
@@ -76,7 +97,7 @@ def publish(report, db, docs, model=SHIPPED_MODEL):
         store = RunStore(db, create=False)
         try:
             check_shipped_model(store, model)
-            store.snapshot(staging / PUBLISHED_STORE, copy_probes(store, staging))
+            snapshot(store, staging / PUBLISHED_STORE, copy_probes(store, staging))
         finally:
             store.close()
         for name in COPIED:

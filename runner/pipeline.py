@@ -165,10 +165,10 @@ def _worker_lost(store, sweep, config, run_id, proposer, deaths_by_run):
 def _write_and_record(store, sweep, runs_dir, result, run_id):
     """Files first, then the row -> the run id, or None when another runner had already recorded the run
     (its files are the recorded ones: they are kept)."""
-    row = store.get(run_id)
-    if Status(row["status"]).is_final:
+    run = store.get(run_id)
+    if run.status.is_final:
         return None
-    stem = store.key(result.record.config) + (f"-{row['repeat']}" if row["repeat"] else "")
+    stem = store.key(result.record.config) + (f"-{run.repeat}" if run.repeat else "")
     save_files(result, (Path(runs_dir) / sweep / stem).resolve())
     return store.record(sweep, result.record, run_id)
 

@@ -3,13 +3,15 @@
 sqlite-utils keeps the names of the applied migrations in ``_sqlite_migrations``;
 a store's schema version is how many of ours it has. A released migration is
 never edited (stores in the wild have run it): a change of schema is a new one.
-The column lists here are frozen copies, not the live ones in ``db.py``.
+The column lists here are frozen copies, not the live table of run fields in ``run.py``.
 """
 from pathlib import Path
 
 import sqlite_utils
 
 from mlp.files import file_sha256
+
+from .run import RUN_FIELDS
 
 MIGRATIONS = sqlite_utils.Migrations("mlp-sweeps-store")
 NAMES = []  # ours, in the order they apply: a store's schema version is how many it has
@@ -114,13 +116,15 @@ _OPTIONS_V10 = ("dataset", "epochs", "batch_size", "loss", "optimizer", "learnin
 def flat_view(db, options):
     """(Re)make ``runs_flat``: the runs with each option in ``options`` as a column of its own (a view: nothing is
     copied), so Datasette and plain SQL can facet and sort by optimizer, activation, depth or learning rate without
-    json_extract. ``width`` is the first hidden layer's; ``hidden_size`` keeps every layer's, as JSON. The store
-    remakes it from the option table's defaults whenever they change, so a new option needs no migration."""
+    json_extract. ``width`` is the first hidden layer's; ``hidden_size`` keeps every layer's, as JSON; the run
+    columns are the RUN_FIELDS marked ``shown``. The store remakes it from the option table's defaults whenever
+    they change, so a new option needs no migration."""
+    first = ("id", "sweep", "status")
+    present = db["runs"].columns_dict  # a migration remakes it before later ones add their columns
+    shown = [f"[{f.name}]" for f in RUN_FIELDS if f.shown and f.name not in first and f.name in present]
     columns = ", ".join(f"json_extract(config, '$.{name}') AS [{name}]" for name in options)
-    db.create_view("runs_flat", f"SELECT id, sweep, status, {columns}, "
-                                f"json_extract(config, '$.hidden_size[0]') AS width, epochs_done, "
-                                f"{', '.join(_METRICS_V1)}, seconds, started_at, ended_at, error, proposal, "
-                                f"config_hash, repeat FROM runs", replace=True)
+    db.create_view("runs_flat", f"SELECT {', '.join(first)}, {columns}, json_extract(config, '$.hidden_size[0]') "
+                                f"AS width, {', '.join(shown)} FROM runs", replace=True)
 
 
 @migration

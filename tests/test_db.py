@@ -1,5 +1,6 @@
 """store/db.py and its migrations: a store that outlives the code (migrations of an old store, stable config keys,
 final runs that stay final, paths that move with the store), claims and leases, queries, and store errors."""
+import dataclasses
 import hashlib
 import json
 import os
@@ -21,8 +22,9 @@ from mlp.metrics import evaluate
 from mlp.model_io import load_weights
 from mlp.options import RUN_OPTIONS, resolve_config
 from runner.pipeline import key_defaults
-from store import RunRecord, RunStore, StoreError
-from store.db import DEFAULT_PATH, RUN_COLUMNS, config_hash, store_path
+from store import RunRecord, RunStore, Status, StoreError
+from store.db import DEFAULT_PATH, config_hash, store_path
+from store.run import RUN_COLUMNS, RUN_FIELDS, Run
 from store.migrations import NAMES
 
 
@@ -486,11 +488,32 @@ def test_a_new_store_has_every_table_after_its_first_open_and_a_second_open_appl
         assert conn.execute("SELECT COUNT(*) FROM _sqlite_migrations").fetchone()[0] == len(NAMES)
 
 
-def test_run_columns_are_the_columns_the_migrations_make(tmp_path):
-    RunStore(tmp_path / "runs.db").close()
+def test_a_field_is_declared_once_and_the_record_the_read_and_the_view_follow_it(tmp_path):
+    """RUN_FIELDS is the one list: the columns the migrations make, the RunRecord a runner fills in, the Run a read
+    returns and runs_flat's run columns all come from it."""
+    store = RunStore(tmp_path / "runs.db", key_defaults={"seed": 0})
     with sqlite3.connect(tmp_path / "runs.db") as conn:
-        columns = [r[1] for r in conn.execute("PRAGMA table_info(runs)")]
-    assert sorted(columns) == sorted(RUN_COLUMNS)
+        assert [r[1] for r in conn.execute("PRAGMA table_info(runs)")] == [f.name for f in RUN_FIELDS]
+    recorded = [f.name for f in RUN_FIELDS if f.kind == "recorded"]
+    assert [f.name for f in dataclasses.fields(RunRecord)] == ["config", "status", "scores", "epochs", *recorded]
+    assert [f.name for f in dataclasses.fields(Run)] == list(RUN_COLUMNS)
+    view = [c.name for c in store.db["runs_flat"].columns]
+    assert view == ["id", "sweep", "status", "seed", "width",
+                    *(f.name for f in RUN_FIELDS if f.shown and f.name not in ("id", "sweep", "status"))]
+
+
+def test_a_read_is_a_typed_run_that_does_not_change(tmp_path):
+    store = RunStore(tmp_path / "runs.db")
+    run_id = store.record("s", as_record({"seed": 1}, {"status": "stopped", "val_acc": 0.5, "epochs": [{"epoch": 1}]}))
+    run = store.get(run_id)
+    assert isinstance(run, Run) and run.status is Status.STOPPED and run.status.is_final
+    assert (run.id, run.config, run.val_acc, run.epochs_done) == (run_id, {"seed": 1}, 0.5, 1)
+    assert run["val_acc"] == 0.5 and dict(run)["sweep"] == "s" and json.loads(json.dumps(dict(run)))["status"] == \
+        "stopped"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        run.status = Status.FINISHED
+    with pytest.raises(KeyError):
+        run["no_such_column"]
 
 
 def test_status_queries_use_placeholders_so_one_status_or_several_work(tmp_path):
