@@ -56,9 +56,10 @@ def main(argv=None):
             check_can_save(args.save_model)
         store = open_store(args.db)
     with one_line_errors("train.py"):
-        proposer = FixedProposer(args.sweep, store, [config], repeat=not args.resume)
+        proposer = FixedProposer(args.sweep, store, [config])
         pool = InProcessWorkers(on_epoch=print_epoch, blas_threads=args.blas_threads)
-        summary = run_pipeline(proposer, store, pool, JobContext.from_args(args, args.sweep), progress=False)
+        summary = run_pipeline(proposer, store, pool, JobContext.from_args(args, args.sweep), progress=False,
+                               repeat=not args.resume)
     trained = bool(summary.run_ids)
     return report(store.get(summary.run_ids[0]) if trained else store.find(args.sweep, config), args, trained)
 

@@ -8,7 +8,7 @@ from typing import Callable
 from mlp.data import check_available
 from runner.job import JobContext
 from runner.pipeline import open_store, run_sweep
-from runner.sweep_file import expand, load_sweep, validate
+from runner.sweep_file import datasets, load_sweep, validate
 from runner.workers import LocalWorkers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,7 +53,7 @@ class BuildContext:
         """Run what the store lacks of ``spec`` (or of explicit ``configs``) through the runner."""
         if not self.train:
             return
-        for dataset in sorted({c["dataset"] for c in (configs or expand(spec))}):
+        for dataset in sorted({c["dataset"] for c in configs} if configs else datasets(spec)):
             check_available(dataset, self.data_dir)  # a missing data folder fails before any run
         job = dataclasses.replace(self.job, sweep=spec["name"], early_terminate=spec.get("early_terminate"))
         run_sweep(spec, self.store, LocalWorkers(self.jobs), job, progress=self.progress, configs=configs)

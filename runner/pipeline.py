@@ -13,7 +13,7 @@ worker dies MAX_DEATHS_PER_RUN times is recorded failed.
 """
 import json
 import time
-from collections import Counter
+from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +29,7 @@ from store import RunRecord, RunStore, Status
 from .early_stop import EarlyTermination
 from .job import JobContext
 from .lease import Lease
-from .proposers import proposer_for
+from .methods import proposer_for
 
 MAX_WORKER_DEATHS = 10  # in one invocation, before the runner gives up
 MAX_DEATHS_PER_RUN = 3  # a configuration whose worker dies this often is recorded failed (e.g. out of memory)
@@ -57,8 +57,36 @@ class Summary:
     skipped: int = 0
 
 
-def run_pipeline(proposer, store, pool, ctx, progress=True):
-    """Run every configuration ``proposer`` has for its sweep on ``pool``, each job set up by ``ctx`` -> Summary."""
+class Bookkeeping:
+    """What the pipeline keeps of a sweep beside its proposer: which runs are done, what this invocation recorded,
+    what is in flight, and the proposals waiting to be claimed (a run whose worker died goes back to the front).
+
+    ``rerun_before``: a time; final runs that ended before it run again (``--rerun``). ``repeat``: claim even
+    what is final or held, as a new repeat (train.py trains every time).
+    """
+
+    def __init__(self, store, sweep, rerun_before=None, repeat=False):
+        self.store, self.sweep, self.rerun_before, self.repeat = store, sweep, rerun_before, repeat
+        self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
+        self.waiting = deque()
+        self.in_flight = {}  # future -> (proposal, run id)
+
+    def done(self):
+        """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today."""
+        if self.repeat:
+            return set(self.recorded)
+        runs = self.store.done_runs(self.sweep)
+        if self.rerun_before is not None:
+            runs = [r for r in runs if (r.ended_at or 0) >= self.rerun_before]
+        return {r.config_hash for r in runs} | self.recorded
+
+    def flying(self):
+        return {proposal.key for proposal, _ in self.in_flight.values()}
+
+
+def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, repeat=False):
+    """Run every configuration ``proposer`` has for its sweep on ``pool``, each job set up by ``ctx`` -> Summary.
+    ``rerun_before`` and ``repeat`` say which runs may be claimed again (see Bookkeeping)."""
     name = proposer.sweep
     folder = Path(ctx.runs_dir) / name
     blocked = unwritable(folder / "weights.npy")
@@ -67,39 +95,40 @@ def run_pipeline(proposer, store, pool, ctx, progress=True):
                          f"{'not writable' if blocked.is_dir() else 'a file'}; --runs_dir or MLP_RUNS_DIR names "
                          f"another folder")
     remove_orphans(folder)  # of runners killed here; a live runner's writes are left alone
-    summary, started = Summary(skipped=proposer.already_done()), time.time()
+    book = Bookkeeping(store, name, rerun_before, repeat)
+    summary, started = Summary(skipped=proposer.already_done(book.done())), time.time()
     rule = EarlyTermination.from_spec(ctx.early_terminate)
     bar = _Bar(name, max(proposer.total() - summary.skipped, 0), progress)
     deaths, deaths_by_run = 0, Counter()
-    in_flight = {}  # future -> (config, run id)
     with Lease(store) as lease:
         try:
             while True:
-                while len(in_flight) < pool.capacity():
-                    claimed = claim_next(proposer, lease, {store.key(c) for c, _ in in_flight.values()})
+                while len(book.in_flight) < pool.capacity():
+                    claimed = claim_next(proposer, book, lease)
                     if claimed is None:
                         break
-                    config, key = claimed[0], store.key(claimed[0])
-                    in_flight[pool.submit(config, ctx, key, _peers(store, name, rule, config, key))] = claimed
-                if not in_flight:
-                    if not proposer.pending():
+                    proposal = claimed[0]
+                    future = pool.submit(proposal.config, ctx, proposal.key, _peers(store, name, rule, proposal))
+                    book.in_flight[future] = claimed
+                if not book.in_flight:
+                    if not proposer.pending(book.done()):
                         break
                     time.sleep(POLL_SECONDS)  # the rest is held by other runners: wait for it or its lapse
                     continue
-                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                finished, _ = wait(book.in_flight, return_when=FIRST_COMPLETED)
                 died = False
                 for future in finished:
-                    config, run_id = in_flight.pop(future)
+                    proposal, run_id = book.in_flight.pop(future)
                     try:
                         result = future.result()
                     except Exception as exc:  # the job never raises: its worker was lost
                         died = True
-                        if _worker_lost(store, name, config, run_id, proposer, deaths_by_run):
+                        if _worker_lost(store, book, proposal, run_id, deaths_by_run):
                             bar.count(summary, Status.FAILED, run_id)
                             bar.say(f"run failed: its worker died {MAX_DEATHS_PER_RUN} times ({exc!r})")
                         continue
-                    proposer.recorded.add(store.key(config))
-                    if not _write_and_record(store, name, ctx.runs_dir, result, run_id):
+                    book.recorded.add(proposal.key)
+                    if not _write_and_record(store, name, ctx.runs_dir, result, proposal, run_id):
                         bar.say("a result arrived for a run another runner had recorded; kept the first")
                         continue
                     bar.count(summary, result.record.status, run_id)
@@ -127,48 +156,55 @@ def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=Fa
     ``rerun`` trains the sweep's finished, diverged and stopped configurations again.
     """
     ctx = ctx or JobContext(sweep=spec["name"])
-    proposer = proposer_for(spec, store, 2 * pool.capacity(), configs, rerun_before=time.time() if rerun else None)
+    proposer = proposer_for(spec, store, 2 * pool.capacity(), configs)
     store.add_sweep(spec["name"], spec if configs is None else {**spec, "configs": configs})
-    return run_pipeline(proposer, store, pool, ctx, progress)
+    return run_pipeline(proposer, store, pool, ctx, progress, rerun_before=time.time() if rerun else None)
 
 
-def claim_next(proposer, lease, flying):
-    """The proposer's next configuration this runner could claim, and its run id; None when none is free now."""
-    for config in proposer.candidates(flying):
-        run_id = lease.claim(proposer.sweep, config, proposer.rerun_before, proposer.repeat,
-                             proposer.proposals.get(proposer.store.key(config)))
+def claim_next(proposer, book, lease):
+    """The next proposal this runner could claim, and its run id; None when none is free now."""
+    if not book.waiting:
+        book.waiting.extend(proposer.propose(book.done()))
+    flying = book.flying()
+    while book.waiting:
+        proposal = book.waiting.popleft()
+        if proposal.key in flying or proposal.key in book.recorded:
+            continue
+        run_id = lease.claim(book.sweep, proposal.config, book.rerun_before, book.repeat, proposal.reason)
         if run_id is not None:
-            return config, run_id
+            return proposal, run_id
     return None
 
 
-def _peers(store, sweep, rule, config, key):
+def _peers(store, sweep, rule, proposal):
     """What the job needs to judge itself early: the other runs' val_acc at its rule's epochs, as of now."""
     if rule is None:
         return None
-    return store.val_accs(sweep, [e for e in range(1, config["epochs"] + 1) if rule.checks_at(e)], exclude_hash=key)
+    return store.val_accs(sweep, [e for e in range(1, proposal.config["epochs"] + 1) if rule.checks_at(e)],
+                          exclude_hash=proposal.key)
 
 
-def _worker_lost(store, sweep, config, run_id, proposer, deaths_by_run):
+def _worker_lost(store, book, proposal, run_id, deaths_by_run):
     """Count a death against a run whose worker died -> True when it is now recorded failed, else it goes
     back to the front of the queue (its claim is still ours)."""
     deaths_by_run[run_id] += 1
     if deaths_by_run[run_id] < MAX_DEATHS_PER_RUN:
-        proposer.queue.appendleft(config)
+        book.waiting.appendleft(proposal)
         return False
-    store.record(sweep, RunRecord(config, Status.FAILED, error=f"its worker process died {MAX_DEATHS_PER_RUN} "
-                                                                "times (out of memory, or killed)"), run_id)
-    proposer.recorded.add(store.key(config))
+    store.record(book.sweep, RunRecord(proposal.config, Status.FAILED, error=f"its worker process died "
+                                                                             f"{MAX_DEATHS_PER_RUN} times (out of "
+                                                                             "memory, or killed)"), run_id)
+    book.recorded.add(proposal.key)
     return True
 
 
-def _write_and_record(store, sweep, runs_dir, result, run_id):
+def _write_and_record(store, sweep, runs_dir, result, proposal, run_id):
     """Files first, then the row -> the run id, or None when another runner had already recorded the run
     (its files are the recorded ones: they are kept)."""
     run = store.get(run_id)
     if run.status.is_final:
         return None
-    stem = store.key(result.record.config) + (f"-{run.repeat}" if run.repeat else "")
+    stem = proposal.key + (f"-{run.repeat}" if run.repeat else "")
     save_files(result, (Path(runs_dir) / sweep / stem).resolve())
     return store.record(sweep, result.record, run_id)
 

@@ -15,20 +15,17 @@ import itertools
 import math
 from pathlib import Path
 
-import numpy as np
 import yaml
 
 from mlp.errors import InputError
 from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 
-METHODS = ("grid", "random", "bayes")
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform")
 OUR_KEYS = {"warm_start"}  # not in W&B's schema, which refuses keys it does not know
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
                   "early_terminate", "command", "project", "entity"} | OUR_KEYS
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
-N_BAYES_CHECKS = 200  # draws of a bayes sweep's distributions that must all make valid configs
 
 
 class SweepError(InputError, ValueError):
@@ -56,8 +53,10 @@ def validate(spec):
     unknown = sorted(set(spec) - TOP_LEVEL_KEYS)
     if unknown:
         raise SweepError(f"unknown top-level key(s) {', '.join(unknown)}; known: {', '.join(sorted(TOP_LEVEL_KEYS))}")
-    if spec.get("method") not in METHODS:
-        raise SweepError(f"method must be one of {', '.join(METHODS)}; got {spec.get('method')!r}")
+    methods = _methods()
+    if spec.get("method") not in methods:
+        raise SweepError(f"method must be one of {', '.join(methods)}; got {spec.get('method')!r}")
+    method = methods[spec["method"]]
     params = spec.get("parameters")
     if not isinstance(params, dict) or not params:
         raise SweepError("parameters must be a mapping of train.py option names to {value|values|min/max}")
@@ -72,20 +71,25 @@ def validate(spec):
     cap = spec.get("run_cap")
     if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
         raise SweepError(f"run_cap must be a positive integer; got {cap!r}")
-    if spec["method"] in ("random", "bayes") and cap is None:
+    if method.needs_run_cap and cap is None:
         raise SweepError(f"method {spec['method']} needs run_cap (how many runs to make)")
-    if spec["method"] == "grid" and any(_is_range(r) for r in params.values()):
-        raise SweepError("method grid needs value or values for every parameter, not min/max")
+    if not method.takes_ranges and any(_is_range(r) for r in params.values()):
+        raise SweepError(f"method {spec['method']} needs value or values for every parameter, not min/max")
     _validate_early_terminate(spec.get("early_terminate"))
-    if "warm_start" in spec and (spec["warm_start"] not in (True, False) or spec["method"] != "bayes"):
-        raise SweepError(f"warm_start must be true or false, and needs method bayes; got {spec['warm_start']!r} "
+    if "warm_start" in spec and (spec["warm_start"] not in (True, False) or not method.warm_start):
+        raise SweepError(f"warm_start must be true or false, and needs method "
+                         f"{' or '.join(m for m in methods if methods[m].warm_start)}; got {spec['warm_start']!r} "
                          f"with method {spec['method']}")
-    # Every configuration the sweep can make must be valid (e.g. hidden_size against num_layers):
-    # grid and random are expanded whole, bayes is checked on draws from its distributions.
-    if spec["method"] == "bayes":
-        _resolve_all(random_configs(spec, N_BAYES_CHECKS, np.random.default_rng(sweep_seed(spec))))
-    else:
-        expand(spec)
+    # Every configuration the sweep can make must be valid (e.g. hidden_size against num_layers): a method's
+    # whole expansion, or draws from its distributions.
+    _resolve_all(method.drafts(spec))
+
+
+def _methods():
+    """The registry of sweep methods (runner.methods), which builds on this module's readers."""
+    from .methods import METHODS  # noqa: PLC0415 - runner.methods imports this module
+
+    return METHODS
 
 
 def _is_range(rule):
@@ -178,12 +182,12 @@ def random_configs(spec, count, rng):
 
 
 def expand(spec):
-    """grid or random -> the full, deterministic list of resolved configs (duplicates dropped)."""
-    if spec["method"] == "grid":
-        raw = grid_configs(spec)
-    else:
-        raw = random_configs(spec, spec["run_cap"], np.random.default_rng(sweep_seed(spec)))
-    return _resolve_all(raw)
+    """A sweep whose method expands it (grid, random) -> its full, deterministic list of resolved configs
+    (duplicates dropped)."""
+    method = _methods()[spec["method"]]
+    if not method.expands:
+        raise SweepError(f"method {spec['method']} proposes its runs as it goes; it has no fixed list to expand")
+    return _resolve_all(method.drafts(spec))
 
 
 def _resolve_all(raw):

@@ -28,9 +28,9 @@ from mlp.options import resolve_config
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext, JobResult
 from runner.lease import Lease
-from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, _peers, _worker_lost, claim_next, key_defaults,
-                             run_sweep, save_files)
-from runner.proposers import FixedProposer
+from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Bookkeeping, _peers, _worker_lost, claim_next,
+                             key_defaults, run_sweep, save_files)
+from runner.proposers import FixedProposer, Proposal
 from runner.sweep_file import expand, load_sweep
 from runner.workers import InProcessWorkers, LocalWorkers
 from store import RunRecord, RunStore
@@ -244,19 +244,19 @@ def test_store_filters_match_list_values_and_refuse_odd_keys(tmp_path):
 def test_a_configuration_whose_worker_keeps_dying_is_recorded_failed(tmp_path):
     spec = load_sweep(write_sweep(tmp_path, "deaths", {"epochs": {"value": 1}, "seed": {"values": [0, 1]}}))
     store = RunStore(tmp_path / "runs.db")
-    proposer, deaths = FixedProposer("deaths", store, expand(spec)), Counter()
+    proposer, book, deaths = FixedProposer("deaths", store, expand(spec)), Bookkeeping(store, "deaths"), Counter()
     doomed, finished = expand(spec)
     store.record("deaths", as_record(finished, {"status": "finished"}))
     with Lease(store) as lease:
         for attempt in range(1, MAX_DEATHS_PER_RUN + 1):
-            config, run_id = claim_next(proposer, lease, set())
-            assert config == doomed  # in flight when its worker dies
-            assert _worker_lost(store, "deaths", doomed, run_id, proposer, deaths) == (attempt == MAX_DEATHS_PER_RUN)
+            proposal, run_id = claim_next(proposer, book, lease)
+            assert proposal.config == doomed  # in flight when its worker dies
+            assert _worker_lost(store, book, proposal, run_id, deaths) == (attempt == MAX_DEATHS_PER_RUN)
     (row,) = store.runs(sweep="deaths", key=store.key(doomed))
     assert row["status"] == "failed"
     assert row["error"] == f"its worker process died {MAX_DEATHS_PER_RUN} times (out of memory, or killed)"
     assert row["attempts"] == MAX_DEATHS_PER_RUN, "each death sent the same claim out again"
-    assert proposer.next_batch() == [], "nothing left to run in this invocation"
+    assert proposer.propose(book.done()) == [], "nothing left to run in this invocation"
     assert [r["status"] for r in store.runs(sweep="deaths")] == ["finished", "failed"]
 
 
@@ -556,10 +556,10 @@ def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epo
         store.record("s", as_record(config, {"status": "finished", "epochs": [{"epoch": e, "val_acc": a}
                                                                      for e, a in enumerate(accs, 1)]}))
     median = EarlyTermination("median", min_iter=1)
-    assert _peers(store, "s", median, mine, store.key(mine)) == {1: [0.5], 2: [0.6], 3: [0.7], 4: [0.8]}
+    assert _peers(store, "s", median, Proposal(mine, store.key(mine))) == {1: [0.5], 2: [0.6], 3: [0.7], 4: [0.8]}
     hyperband = EarlyTermination("hyperband", min_iter=1, eta=2)
-    assert _peers(store, "s", hyperband, mine, store.key(mine)) == {1: [0.5], 2: [0.6], 4: [0.8]}
-    assert _peers(store, "s", None, mine, store.key(mine)) is None
+    assert _peers(store, "s", hyperband, Proposal(mine, store.key(mine))) == {1: [0.5], 2: [0.6], 4: [0.8]}
+    assert _peers(store, "s", None, Proposal(mine, store.key(mine))) is None
 
 
 @SWEEP_DEADLINE

@@ -8,7 +8,9 @@ from runner import bayes
 from conftest import QUICK, QUICK_VALUES, as_record
 from mlp.options import resolve_config
 from runner.pipeline import key_defaults
-from runner.proposers import BayesProposer, FixedProposer, proposer_for
+from runner.methods import proposer_for
+from runner.pipeline import Bookkeeping
+from runner.proposers import BayesProposer, FixedProposer, Proposal
 from runner.sweep_file import load_sweep
 from store import RunStore
 
@@ -38,9 +40,9 @@ def test_a_bayes_sweep_learns_from_every_epoch_of_its_runs_stopped_ones_included
                                     {"status": "finished", "epochs": epochs_of([0.9], name)}))
     seen = []
     monkeypatch.setattr(runner.proposers.bayes, "propose", lambda spec, curves, n, rng, is_new: seen.append(curves) or [])
-    proposer = BayesProposer(spec, store, batch_size=2)
-    assert proposer.next_batch() == []
-    assert (proposer.total(), proposer.already_done()) == (9, 3)  # a bayes sweep runs up to its run_cap
+    proposer, done = BayesProposer(spec, store, batch_size=2), Bookkeeping(store, "b").done()
+    assert proposer.propose(done) == []
+    assert (proposer.total(), proposer.already_done(done)) == (9, 3)  # a bayes sweep runs up to its run_cap
     assert sorted((c.config["seed"], c.values, c.diverged) for c in seen[0]) == \
         [(0, [0.5, 0.6, 0.7], False), (1, [0.3, 0.35], False), (2, [0.2], True)]
 
@@ -149,6 +151,11 @@ def test_a_warm_start_reads_only_runs_of_its_own_dataset_and_space(tmp_path, mon
         {store.runs(sweep="second")[0]["id"]}, "off (the default), only the sweep's own runs"
 
 
+def done_in(store, sweep="b"):
+    """What the pipeline counts as done in ``sweep`` (its final runs)."""
+    return Bookkeeping(store, sweep).done()
+
+
 def load_sweep_text(folder, spec):
     (folder / "again.yaml").write_text(yaml.safe_dump(spec))
     return load_sweep(folder / "again.yaml")
@@ -164,7 +171,7 @@ def bayes_spec(tmp_path, run_cap):
 def test_a_bayes_sweep_proposes_the_same_configurations_from_the_same_spec_and_store(tmp_path):
     """Its proposals are drawn from the sweep's own seed, so a resumed or repeated sweep asks for the same runs."""
     spec = bayes_spec(tmp_path, run_cap=4)
-    first, second = (BayesProposer(spec, RunStore(tmp_path / f"{i}.db"), batch_size=2).next_batch() for i in (1, 2))
+    first, second = (BayesProposer(spec, RunStore(tmp_path / f"{i}.db"), batch_size=2).propose(set()) for i in (1, 2))
     assert len(first) == 2 and first == second
 
 
@@ -176,13 +183,13 @@ def test_a_bayes_batch_counts_finished_and_held_runs_against_the_cap(tmp_path):
                       for lr in (0.01, 0.02))
     store.record("b", as_record(finished, {"status": "finished", "val_acc": 0.5}))
     assert store.claim("b", held, "another-host:1:runner", lease_seconds=60) is not None
-    batch = BayesProposer(spec, store, batch_size=8).next_batch()
+    batch = BayesProposer(spec, store, batch_size=8).propose(done_in(store))
     assert len(batch) == 2, "4 allowed, 1 finished, 1 running elsewhere"
     store.record("b", as_record(held, {"status": "finished", "val_acc": 0.6}))
     store.record("b", as_record(resolve_config({**finished, "learning_rate": 0.03}), {"status": "finished", "val_acc": 0.7}))
-    assert len(BayesProposer(spec, store, batch_size=8).next_batch()) == 1, "one run left"
+    assert len(BayesProposer(spec, store, batch_size=8).propose(done_in(store))) == 1, "one run left"
     store.record("b", as_record(resolve_config({**finished, "learning_rate": 0.04}), {"status": "finished", "val_acc": 0.7}))
-    assert BayesProposer(spec, store, batch_size=8).next_batch() == [], "the cap is reached"
+    assert BayesProposer(spec, store, batch_size=8).propose(done_in(store)) == [], "the cap is reached"
 
 
 def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monkeypatch):
@@ -199,12 +206,11 @@ def test_a_bayes_batch_skips_invalid_repeated_and_taken_proposals(tmp_path, monk
         return [p for p in proposals if is_new(p.values)]
 
     monkeypatch.setattr(runner.proposers.bayes, "propose", propose)
-    proposer = BayesProposer(spec, store, batch_size=8)
-    batch = proposer.next_batch()
+    batch = BayesProposer(spec, store, batch_size=8).propose(done_in(store))
     assert verdicts == {-1.0: False, 0.01: True, 0.02: False, 0.03: True}, "invalid, and taken, are not new"
-    assert batch == [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
-    assert [proposer.proposals[store.key(c)] for c in batch] == ["why 1", "why 4"], "each kept with its reason"
-
+    configs = [resolve_config({**QUICK_VALUES, "learning_rate": lr}) for lr in (0.01, 0.03)]
+    assert batch == [Proposal(c, store.key(c), why) for c, why in zip(configs, ["why 1", "why 4"])], \
+        "each keyed once and kept with its reason"
 
 
 def test_a_bayes_sweep_knows_what_is_left_without_fitting_its_model(tmp_path, monkeypatch):
@@ -217,12 +223,12 @@ def test_a_bayes_sweep_knows_what_is_left_without_fitting_its_model(tmp_path, mo
 
     monkeypatch.setattr(runner.proposers.bayes, "propose", no_fit)
     proposer = BayesProposer(spec, store, batch_size=2)
-    assert proposer.pending()
+    assert proposer.pending(done_in(store))
     store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.01}), {"status": "finished"}))
-    assert proposer.pending(), "one run left"
+    assert proposer.pending(done_in(store)), "one run left"
     store.record("b", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.02}), {"status": "finished"}))
-    assert not proposer.pending()
-    assert proposer.next_batch() == [], "the cap is reached: nothing to propose, so nothing is fitted"
+    assert not proposer.pending(done_in(store))
+    assert proposer.propose(done_in(store)) == [], "the cap is reached: nothing to propose, so nothing is fitted"
 
 
 def test_a_sweep_files_method_picks_its_proposer_and_given_configurations_are_a_fixed_list(tmp_path):
@@ -231,9 +237,11 @@ def test_a_sweep_files_method_picks_its_proposer_and_given_configurations_are_a_
     assert type(bayes) is BayesProposer and (bayes.spec, bayes.store, bayes.batch_size) == (spec, store, 2)
     given = [resolve_config({**QUICK_VALUES, "seed": 5})]
     fixed = proposer_for(spec, store, 2, configs=given)
-    assert type(fixed) is FixedProposer and fixed.configs == given
+    assert type(fixed) is FixedProposer and fixed.proposals == [Proposal(given[0], store.key(given[0]))]
     grid = {**spec, "method": "grid", "parameters": {**spec["parameters"], "learning_rate": {"values": [0.1, 0.2]}}}
-    assert [c["learning_rate"] for c in proposer_for(grid, store, 2).configs] == [0.1, 0.2]
+    assert [(p.config["learning_rate"], p.reason) for p in proposer_for(grid, store, 2).proposals] == [
+        (0.1, "grid: configuration 1 of 2 of the sweep's expansion"),
+        (0.2, "grid: configuration 2 of 2 of the sweep's expansion")]
 
 
 def test_a_bayes_rerun_counts_as_done_only_the_runs_that_ended_since_it_began(tmp_path):
@@ -242,23 +250,22 @@ def test_a_bayes_rerun_counts_as_done_only_the_runs_that_ended_since_it_began(tm
                                    for lr in (0.01, 0.02, 0.03, 0.04))
     for config, ended_at in ((old, 100.0), (at_start, 200.0), (new, 300.0), (undated, None)):
         store.record("b", as_record(config, {"status": "finished", "ended_at": ended_at}))
-    proposer = proposer_for(spec, store, 2, rerun_before=200.0)
-    assert proposer.rerun_before == 200.0
-    assert proposer.done_keys() == {store.key(at_start), store.key(new)}, "ended at or after the rerun began"
-    assert proposer.already_done() == 2
-    assert store.key(undated) not in proposer_for(spec, store, 2, rerun_before=0.5).done_keys(), \
+    done = Bookkeeping(store, "b", rerun_before=200.0).done()
+    assert done == {store.key(at_start), store.key(new)}, "ended at or after the rerun began"
+    assert proposer_for(spec, store, 2).already_done(done) == 2
+    assert store.key(undated) not in Bookkeeping(store, "b", rerun_before=0.5).done(), \
         "a run with no end time ended before any rerun"
 
 
-def test_train_pys_proposer_offers_its_configuration_however_the_store_holds_it(tmp_path):
-    """train.py trains every time: with ``repeat`` a finished configuration is still a candidate, and only what
+def test_train_pys_run_is_offered_however_the_store_holds_it(tmp_path):
+    """train.py trains every time: with ``repeat`` a finished configuration is still proposed, and only what
     this invocation recorded is done."""
     store = RunStore(tmp_path / "runs.db")
     config = resolve_config({**QUICK_VALUES})
     store.record("train", as_record(config, {"status": "finished"}))
-    proposer = FixedProposer("train", store, [config], repeat=True)
-    assert proposer.done_keys() == set() and proposer.pending()
-    assert list(proposer.candidates(set())) == [config]
-    proposer.recorded.add(store.key(config))
-    assert proposer.done_keys() == {store.key(config)} and not proposer.pending()
-    assert not FixedProposer("train", store, [config]).pending(), "without repeat, a finished run is done"
+    proposer, book = FixedProposer("train", store, [config]), Bookkeeping(store, "train", repeat=True)
+    assert book.done() == set() and proposer.pending(book.done())
+    assert proposer.propose(book.done()) == [Proposal(config, store.key(config))]
+    book.recorded.add(store.key(config))
+    assert book.done() == {store.key(config)} and not proposer.pending(book.done())
+    assert not proposer.pending(Bookkeeping(store, "train").done()), "without repeat, a finished run is done"

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from conftest import runner_cmd
-from runner.sweep_file import OUR_KEYS, expand, load_sweep, validate
+from runner.sweep_file import OUR_KEYS, SweepError, expand, load_sweep, validate
 
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +54,9 @@ def test_every_shipped_sweep_file_is_valid():
     for path in sorted((ROOT / "sweeps").glob("*.yaml")):
         validate(load_sweep(path))
     search = load_sweep(ROOT / "sweeps" / "search.yaml")
-    assert len(expand(search)) >= 100 and search.get("early_terminate")
+    assert search["method"] == "bayes" and search["run_cap"] >= 100 and search.get("early_terminate")
+    with pytest.raises(SweepError, match="method bayes proposes its runs as it goes"):
+        expand(search)
 
 
 
