@@ -114,6 +114,16 @@ def test_search_facts_rank_the_hyperparameter_that_moves_accuracy_and_tell_how_t
     assert search.WHY_IMPORTANT["learning_rate"] in text(said)
 
 
+def test_search_prose_takes_an_option_added_to_the_space_after_its_explanations():
+    importance = [{"parameter": "dropout", "importance": 0.3, "std": 0.01}]
+    best = {"id": 4, "val_acc": 0.97, "config": resolve_config({"dropout": 0.1})}
+    facts = search.Facts("search", {"finished": 2}, 2, {}, importance, best, search.Story(2, 4, [], 0, []),
+                         [{"parameter": "num_layers", "value": "1", "count": 2, "of": 2}])
+    said = search.say(facts)
+    assert "dropout" not in search.WHY_IMPORTANT and search.WHY_UNWRITTEN in text(said)
+    assert said.facts["importance.second_parameter"] == "none" and said.facts["how.rungs"] == "no epoch"
+
+
 def test_search_facts_need_two_evaluated_runs(hand):
     with pytest.raises(SectionError, match="no evaluated runs of sweep search"):
         search.facts(hand.inputs)

@@ -54,6 +54,8 @@ WHY_IMPORTANT = {
                     "term and lowers accuracy over a short budget.",
     "epochs": "More epochs are more steps: over a budget this short most runs are still improving.",
 }
+WHY_UNWRITTEN = ("No explanation of this hyperparameter is written here yet; the parallel-coordinates figure shows "
+                 "which of its values the best runs share.")  # an option added to the space after these were written
 
 
 class Story(NamedTuple):
@@ -134,7 +136,7 @@ def say(facts):
               proposed=story.proposed, stopped=story.stopped, rungs=story.rungs or "no epoch")
     notes.add("Among the {n} best runs the commonest choices are {profile}.", prefix="top", n=facts.profile[0]["of"],
               profile=[(f"{r['parameter']} {r['value']}", f"{r['count']} of {r['of']}") for r in facts.profile])
-    notes.add(WHY_IMPORTANT[top["parameter"]])
+    notes.add(WHY_IMPORTANT.get(top["parameter"], WHY_UNWRITTEN))
     notes.detail("Permutation importance of every varying hyperparameter: {ranking}.", prefix="ranking",
                  ranking=[(r["parameter"], r["importance"]) for r in importance])
     return notes
