@@ -19,8 +19,9 @@ class Method(NamedTuple):
     proposer: Callable  # (spec, store, batch_size) -> the proposer that runs the sweep
 
 
-def _random(spec):
-    return random_configs(spec, spec["run_cap"], np.random.default_rng(sweep_seed(spec)))
+def _draws(count):
+    """``count(spec)`` draws from the sweep's distributions, seeded by its name (a resumed sweep draws the same)."""
+    return lambda spec: random_configs(spec, count(spec), np.random.default_rng(sweep_seed(spec)))
 
 
 def _fixed(name):
@@ -30,10 +31,10 @@ def _fixed(name):
 METHODS = {
     "grid": Method(grid_configs, expands=True, needs_run_cap=False, takes_ranges=False, warm_start=False,
                    proposer=_fixed("grid")),
-    "random": Method(_random, expands=True, needs_run_cap=True, takes_ranges=True, warm_start=False,
-                     proposer=_fixed("random")),
-    "bayes": Method(lambda spec: random_configs(spec, N_BAYES_CHECKS, np.random.default_rng(sweep_seed(spec))),
-                    expands=False, needs_run_cap=True, takes_ranges=True, warm_start=True, proposer=BayesProposer),
+    "random": Method(_draws(lambda spec: spec["run_cap"]), expands=True, needs_run_cap=True, takes_ranges=True,
+                     warm_start=False, proposer=_fixed("random")),
+    "bayes": Method(_draws(lambda spec: N_BAYES_CHECKS), expands=False, needs_run_cap=True, takes_ranges=True,
+                    warm_start=True, proposer=BayesProposer),
 }
 
 
