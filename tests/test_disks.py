@@ -28,7 +28,9 @@ def test_a_disk_that_fills_mid_sweep_ends_in_one_line_and_the_same_command_then_
         command = runner_cmd(spec_file, disk)
         filled = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
         assert filled.returncode == 2, filled.stderr
-        (line,) = filled.stderr.strip().splitlines()
+        lines = filled.stderr.strip().splitlines()
+        assert len(lines) == 1, filled.stderr
+        (line,) = lines
         assert line.startswith(f"python -m runner: error: the disk at {disk} is full: could not write ")
         assert line.endswith("; free some space and run the same command again")
         assert not [f for f in every_file(disk) if f.endswith(".tmp")]  # nothing half-written
