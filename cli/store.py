@@ -145,7 +145,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     with one_line_errors(PROG):
         if args.command == "serve":
-            from store.serve import serve  # noqa: PLC0415
+            from dashboard.serve import serve  # noqa: PLC0415
 
             serve(args.db, args.port, args.host)
             return 0

@@ -163,14 +163,23 @@ def ranked_pairs(matrix):
 
 
 # -- a sweep's hyperparameters (2.2) --------------------------------------------------------------
+def _numeric(values):
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def is_categorical(values):
+    """Drawn as ordered categories: text, or few values."""
+    return not _numeric(values) or len(set(values)) <= MAX_ORDINAL
+
+
 def axis_values(values, log=False):
     """One hyperparameter's values -> positions in [0, 1] and tick (position, text) pairs.
 
     Text and few-valued numbers become evenly spaced ordered categories; other
     numbers are scaled linearly (or on a log axis) between their min and max.
     """
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    if not numeric or len(set(values)) <= MAX_ORDINAL:
+    numeric = _numeric(values)
+    if is_categorical(values):
         categories = sorted(set(values), key=lambda v: (not numeric, v if numeric else str(v)))
         step = 1 / max(len(categories) - 1, 1)
         where = {c: (i * step if len(categories) > 1 else 0.5) for i, c in enumerate(categories)}

@@ -94,9 +94,10 @@ class RunStore(Claims, Recording, Queries):
     (store/recording.py) and its reads (store/queries.py) are parts of the class in modules of their own.
     """
 
-    def __init__(self, path=None, create=True, key_defaults=None):
+    def __init__(self, path=None, create=True, key_defaults=None, read_only=False):
         """``key_defaults``: the option defaults that config keys leave out (see ``use_defaults``); a store
-        opened without them keys configs as it did when they were last given."""
+        opened without them keys configs as it did when they were last given. ``read_only``: never written
+        nor migrated, while runners may write (the dashboard)."""
         self.path = store_path(path)
         if self.path.is_dir():
             raise StoreError(f"{self.path} is a folder; --db or MLP_DB must name a run store file")
@@ -105,13 +106,15 @@ class RunStore(Claims, Recording, Queries):
         self.folder = self.path.resolve().parent
         # A store on a read-only disk (or a file we may not write) is opened read-only and immutable: SQLite
         # then needs no -shm file beside it, which it could not make there. Nothing can write to it meanwhile.
-        self.read_only = self.path.is_file() and not (os.access(self.path, os.W_OK) and os.access(self.folder, os.W_OK))
+        unwritable = self.path.is_file() and not (os.access(self.path, os.W_OK) and os.access(self.folder, os.W_OK))
+        self.read_only = read_only or unwritable
         if self.read_only and create:
             raise StoreError(f"run store {self.path} is read-only; this command must write to it (copy it somewhere "
                              f"writable, or set --db or MLP_DB)")
         try:
             self.db = sqlite_utils.Database(
-                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro&immutable=1", uri=True) if self.read_only
+                sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro{'&immutable=1' * unwritable}", uri=True)
+                if self.read_only
                 else self.path)
             self.db.execute(f"PRAGMA busy_timeout = {int(float(os.environ.get('MLP_DB_TIMEOUT', 30)) * 1000)}")
             self.db.execute("PRAGMA foreign_keys = ON")

@@ -92,14 +92,15 @@ class Queries:
             peers[epoch].append(val_acc)
         return peers
 
-    def curves(self, metric="val_acc", sweeps=None):
+    def curves(self, metric="val_acc", sweeps=None, status=FINAL):
         """The final runs (of ``sweeps``, else of all) with ``metric`` at each epoch they reached, in epoch order:
-        what a search learns from, the runs early termination stopped included (each a dict with its "values")."""
+        what a search learns from, the runs early termination stopped included (each a dict with its "values").
+        ``status=None`` takes every run, those still running too (the dashboard's live curves)."""
         per_epoch = [m for m in METRICS if m in EPOCH_COLUMNS]
         if metric not in per_epoch:
             raise StoreError(f"{metric!r} is not measured per epoch; choose from {', '.join(per_epoch)}")
-        runs = self.runs(status=FINAL) if sweeps is None else \
-            sorted((r for sweep in sweeps for r in self.runs(sweep=sweep, status=FINAL)), key=lambda r: r["id"])
+        runs = self.runs(status=status) if sweeps is None else \
+            sorted((r for sweep in sweeps for r in self.runs(sweep=sweep, status=status)), key=lambda r: r["id"])
         values = {r["id"]: [] for r in runs}
         for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs WHERE run_id IN "
                                              f"(SELECT value FROM json_each(?)) ORDER BY run_id, epoch",

@@ -9,12 +9,15 @@ a mirror): never a skip.
 """
 import contextlib
 import importlib.util
+import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -255,3 +258,46 @@ def small_disk(folder, megabytes):
 def remount(folder, options):
     """Remount a small_disk with new options: ``ro``, or ``rw,size=50m`` to free space."""
     subprocess.run(["mount", "-o", f"remount,{options}", str(folder)], check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url):
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return response.status, response.read().decode()
+
+
+class UI:
+    """``make ui DB=... PORT=...`` as a user starts it, stopped (the whole make process group) at the end."""
+
+    def __init__(self, db, log=None):
+        self.db, self.port = Path(db), free_port()
+        self.home = f"http://127.0.0.1:{self.port}/"  # the dashboard's home page
+        self.base = f"{self.home}{self.db.stem}"  # Datasette's pages of the store
+        self.log = log or self.db.with_suffix(".ui.log")  # a file, not a pipe: a full pipe would stall the log
+        with open(self.log, "w") as log:
+            self.process = subprocess.Popen(["make", "--no-print-directory", "ui", f"DB={db}", f"PORT={self.port}",
+                                             f"PY={sys.executable}"], cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
+        wait_for(self.answers, timeout=60)
+
+    def answers(self):
+        assert self.process.poll() is None, self.log.read_text()
+        try:
+            return fetch(f"{self.base}.json")[0] == 200
+        except OSError:
+            return False
+
+    def json(self, query, **params):
+        url = f"{self.base}/{query}.json?_shape=array&" + "&".join(f"{k}={v}" for k, v in params.items())
+        return json.loads(fetch(url)[1])
+
+    def stop(self):
+        """-> what the server wrote."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        self.process.wait(timeout=30)
+        return self.log.read_text()
