@@ -9,7 +9,7 @@ export MLP_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export WANDB_SILENT := true
 
-.PHONY: help install data test mutate train sweep search runs ui bench-search report wandb-report publish best bench stress fresh-check browser report-check
+.PHONY: help install data test mutate train sweep search runs ui screenshots bench-search report wandb-report publish best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -56,8 +56,11 @@ runs:  ## the 20 best runs in the store by validation accuracy
 
 DB ?=
 PORT ?= 8001
-ui:  ## the store as a local web app at http://127.0.0.1:PORT (Datasette, read-only): make ui DB=docs/report/runs.db
+ui:  ## the dashboard at http://127.0.0.1:PORT: sweeps, curves, parallel coordinates, importance, compare; DB=docs/report/runs.db
 	$(PY) -m store $(if $(DB),--db $(DB)) serve --port $(PORT)
+
+screenshots:  ## the dashboard's pages as the browser tests see them, into docs/ (docs/store.md shows them)
+	DASHBOARD_SCREENSHOTS=docs $(PY) -m pytest -p no:cacheprovider tests/test_dashboard.py -k home_page
 
 REPORT_FLAGS ?=
 BENCH_FLAGS ?=

@@ -1,8 +1,8 @@
 """The dashboard's pages and their JSON, as a Datasette plugin: Datasette stays the data layer and API.
 
-A page is a template that draws its charts from one JSON route; a JSON route is one function of
+A page is a template that draws its charts from JSON routes; a JSON route is one function of
 dashboard/data.py, run in a thread over a store opened read-only for that request, so the server
-never writes and never holds a runner's lock.
+never writes and never holds a runner's lock. A sweep's data is kept until the sweep changes.
 """
 import asyncio
 import functools
@@ -21,30 +21,33 @@ PAGES = {"home": "dashboard_home.html", "sweep": "dashboard_sweep.html", "run": 
          "compare": "dashboard_compare.html"}
 
 
-def _reading(datasette, read):
-    """``read(store)`` in a thread, over the served store opened read-only."""
-    def run():
-        store = RunStore(datasette.get_database().path, create=False, read_only=True)
-        try:
-            return read(store)
-        finally:
-            store.db.conn.close()
-    return asyncio.to_thread(run)
-
-
-@functools.lru_cache(maxsize=32)
-def _importance(path, sweep, state):
-    """Report 2.2's importance, fitted once per state of the sweep (its evaluated runs)."""
+def _read(path, read):
+    """``read(store)`` over the store at ``path`` opened read-only, on a connection of its own (a thread's)."""
     store = RunStore(path, create=False, read_only=True)
     try:
-        return data.importance(store, sweep)
+        return read(store)
     finally:
         store.db.conn.close()
 
 
-def _sweep_state(store, sweep):
-    """What changes when a run of the sweep ends: its count of runs by status."""
-    return tuple(sorted(store.status_counts(sweep).items()))
+def _reading(datasette, read):
+    """``read(store)`` in a thread, over the served store."""
+    return asyncio.to_thread(_read, datasette.get_database().path, read)
+
+
+SWEEP_READS = {"page": data.sweep_page, "importance": data.importance}
+
+
+@functools.lru_cache(maxsize=64)
+def _per_state(path, read, args, state):
+    """A sweep's page data or report 2.2's importance, computed once for each state of the sweep (its runs by
+    status, which every claim and result moves): a poll of an unchanged sweep costs one count."""
+    return _read(path, lambda store: SWEEP_READS[read](store, *args))
+
+
+async def _sweep_read(datasette, read, sweep, *args):
+    state = await _reading(datasette, lambda store: tuple(sorted(store.status_counts(sweep).items())))
+    return _json(await asyncio.to_thread(_per_state, datasette.get_database().path, read, (sweep, *args), state))
 
 
 def _ids(request):
@@ -72,20 +75,14 @@ def _page(name):
 
 
 async def sweep_json(request, datasette):
-    sweep, metric = request.url_vars["sweep"], request.args.get("metric", "val_acc")
+    metric = request.args.get("metric", "val_acc")
     if metric not in data.EPOCH_METRICS:
         return _json({"error": f"metric must be one of {', '.join(data.EPOCH_METRICS)}"}, status=400)
-    return await _answer(datasette, lambda store: {
-        **data.in_flight(store, sweep), "curves": data.sweep_curves(store, sweep, metric),
-        "progress": data.search_progress(store, sweep), "parallel": data.parallel_coordinates(store, sweep),
-        "best_runs": data.best_runs(store, sweep)})
+    return await _sweep_read(datasette, "page", request.url_vars["sweep"], metric)
 
 
 async def importance_json(request, datasette):
-    sweep = request.url_vars["sweep"]
-    path = datasette.get_database().path
-    state = await _reading(datasette, lambda store: _sweep_state(store, sweep))
-    return _json(await asyncio.to_thread(_importance, path, sweep, state))
+    return await _sweep_read(datasette, "importance", request.url_vars["sweep"])
 
 
 async def run_json(request, datasette):

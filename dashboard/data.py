@@ -4,8 +4,6 @@ Every function takes a RunStore opened read-only and returns plain JSON-ready va
 chart that cannot show every run says how many it shows (``shown`` of ``total``) and how
 they were chosen; nothing is dropped silently.
 """
-import statistics
-
 from reports import queries as q
 from store import FINAL, Status
 
@@ -36,32 +34,35 @@ def _brief(run):
             "epochs_done": run["epochs_done"], "origin": origin(run["proposal"])}
 
 
-def sweep_curves(store, sweep, metric="val_acc"):
-    """Every run's ``metric`` by epoch: the best ``CURVE_LINES`` runs as lines (the best run flagged, a stopped run
-    marked where its rule stopped it), and the spread of all runs at each epoch as a band."""
-    runs = store.curves(metric, sweeps=[sweep], status=None)
-    ranked = sorted(runs, key=lambda r: (r["val_acc"] is None, -(r["val_acc"] or 0), r["id"]))
-    best = ranked[0]["id"] if ranked and ranked[0]["val_acc"] is not None else None
-    shown = ranked[:CURVE_LINES]
-    lines = [{"run_id": r["id"], "epoch": e, "value": v, "status": str(r["status"])}
+def sweep_page(store, sweep, metric="val_acc"):
+    """Everything a sweep's page draws, from a few narrow reads however large the sweep is."""
+    counts = q.status_counts(store, sweep)
+    scored = store.runs(sweep=sweep, status=q.SCORED, has="val_acc", fields=("id", "config", "val_acc"))
+    table = q.table_of(scored)
+    return {**in_flight(store, sweep), "curves": sweep_curves(store, sweep, metric, sum(counts.values())),
+            "progress": search_progress(store, sweep), "parallel": parallel_coordinates(table),
+            "best_runs": best_runs(store, sweep, table["names"], sum(counts.values()))}
+
+
+def sweep_curves(store, sweep, metric, total):
+    """``metric`` by epoch: the best ``CURVE_LINES`` runs as lines (the best run flagged, a stopped run marked
+    where its rule stopped it), and the range of all ``total`` runs at each epoch as a band."""
+    shown = store.curves(metric, runs=store.runs(sweep=sweep, sort="val_acc", descending=True, limit=CURVE_LINES,
+                                                 fields=("id", "status", "val_acc", "error")))
+    best = shown[0]["id"] if shown and shown[0]["val_acc"] is not None else None
+    lines = [{"run_id": r["id"], "epoch": e, "value": v, "status": r["status"]}
              for r in shown for e, v in enumerate(r["values"], 1)]
     stops = [{"run_id": r["id"], "epoch": len(r["values"]), "value": r["values"][-1], "why": r["error"]}
-             for r in shown if r["status"] is Status.STOPPED and r["values"]]
-    by_epoch = {}
-    for r in runs:
-        for e, v in enumerate(r["values"], 1):
-            if v is not None:
-                by_epoch.setdefault(e, []).append(v)
-    band = [{"epoch": e, "low": min(v), "median": statistics.median(v), "high": max(v), "runs": len(v)}
-            for e, v in sorted(by_epoch.items())]
-    return {"metric": metric, "shown": len(shown), "total": len(runs), "best": best, "lines": lines,
-            "stops": stops, "band": band, "chosen": "the best by validation accuracy"}
+             for r in shown if r["status"] == Status.STOPPED and r["values"]]
+    return {"metric": metric, "shown": len(shown), "total": total, "best": best, "lines": lines, "stops": stops,
+            "band": store.epoch_spread(sweep, metric), "chosen": "the best by validation accuracy"}
 
 
 def search_progress(store, sweep):
     """The best validation accuracy so far, run by run as they ended, against the epochs and the wall time
     spent; with where each run came from."""
-    runs = sorted(store.runs(sweep=sweep, status=FINAL), key=lambda r: (r["ended_at"] or 0, r["id"]))
+    runs = store.runs(sweep=sweep, status=FINAL, sort="ended_at",
+                      fields=("id", "started_at", "ended_at", "epochs_done", "val_acc", "proposal"))
     start = min((r["started_at"] for r in runs if r["started_at"]), default=0)
     points, best, epochs = [], None, 0
     for r in runs:
@@ -73,26 +74,26 @@ def search_progress(store, sweep):
     return points
 
 
-def parallel_coordinates(store, sweep):
-    """The report's table of the hyperparameters the sweep varies (report 2.2's parallel coordinates), with at
+def parallel_coordinates(table):
+    """The report's table of the hyperparameters a sweep varies (report 2.2's parallel coordinates), with at
     most ``PARALLEL_RUNS`` runs taken at even steps down the ranking by validation accuracy."""
-    table = q.sweep_table(store, sweep)
-    rows = [{**row, **{f"{k}_at": table["columns"][k]["codes"][i] for k in table["names"]}}
+    names = table["names"]
+    rows = [{**row, **{f"{k}_at": table["columns"][k]["codes"][i] for k in names}}
             for i, row in enumerate(table["rows"])]
     rows.sort(key=lambda r: -r["val_acc"])
     step = max(1, -(-len(rows) // PARALLEL_RUNS))
     kept = rows[::step]
-    return {"names": table["names"], "ticks": {k: table["columns"][k]["ticks"] for k in table["names"]},
-            "log": [k for k in table["names"] if k in q.LOG_SCALE],
-            "categorical": [k for k in table["names"] if q.is_categorical([r[k] for r in rows])], "rows": kept, "shown": len(kept),
-            "total": len(rows), "chosen": "every run" if step == 1 else f"every {step}th by validation accuracy"}
+    return {"names": names, "ticks": {k: table["columns"][k]["ticks"] for k in names},
+            "log": [k for k in names if k in q.LOG_SCALE],
+            "categorical": [k for k in names if q.is_categorical([r[k] for r in rows])], "rows": kept,
+            "shown": len(kept), "total": len(rows),
+            "chosen": "every run" if step == 1 else f"one in {step} down the ranking by validation accuracy"}
 
 
-def best_runs(store, sweep):
+def best_runs(store, sweep, varied, total):
     """The sweep's best ``TABLE_RUNS`` runs by validation accuracy, with the options the sweep varies."""
     runs = store.runs(sweep=sweep, has="val_acc", sort="val_acc", descending=True, limit=TABLE_RUNS)
-    varied = q.sweep_table(store, sweep)["names"] if runs else []
-    return {"options": varied, "total": sum(q.status_counts(store, sweep).values()),
+    return {"options": varied, "total": total,
             "runs": [{**_brief(r), **{k: q.scalar(r["config"][k]) for k in varied}} for r in runs]}
 
 

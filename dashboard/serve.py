@@ -33,7 +33,8 @@ def datasette_args(path, port, host, folder):
     mode = "--immutable" if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)) else None
     return ["serve", *([mode] if mode else []), str(path), "--metadata", str(folder / "metadata.json"),
             "--template-dir", str(HERE / "templates"), "--port", str(port), "--host", host,
-            "--setting", "sql_time_limit_ms", "5000", "--setting", "default_page_size", "50"]
+            "--setting", "sql_time_limit_ms", "5000", "--setting", "default_page_size", "50",
+            "--setting", "suggest_facets", "off"]
 
 
 def serve(db=None, port=8001, host="127.0.0.1"):

@@ -193,7 +193,11 @@ def axis_values(values, log=False):
 
 def sweep_table(store, sweep, metric="val_acc"):
     """The hyperparameters that vary across the sweep's scored runs, encoded per run, with ``metric``."""
-    runs = [r for r in scored_runs(store, sweep) if r[metric] is not None]
+    return table_of([r for r in scored_runs(store, sweep) if r[metric] is not None], metric)
+
+
+def table_of(runs, metric="val_acc"):
+    """sweep_table of ``runs`` (each with its id, config and ``metric``)."""
     values = {k: [scalar(r["config"][k]) for r in runs] for k in RUN_OPTION_NAMES}
     names = [k for k in RUN_OPTION_NAMES if len(set(values[k])) > 1]  # hidden_size by width, not layer count
     return {"names": names, "columns": {k: axis_values(values[k], log=k in LOG_SCALE) for k in names},

@@ -9,11 +9,12 @@ from .run import EPOCH_COLUMNS, FINAL, METRICS, PATHS, RUN_COLUMNS, Run, Status
 
 class Queries:
     def runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
-             limit=None):
+             limit=None, fields=None):
         """Runs (Run values), oldest first unless ``sort`` says.
 
         ``status``: one Status (or its name) or several; ``match``: {run column or config option: value};
-        ``has``: a metric the runs must have; ``sort``: a run column (ties go by id).
+        ``has``: a metric the runs must have; ``sort``: a run column (ties go by id); ``fields``: only these
+        columns, as plain dicts (the config parsed): a large sweep's cheap read.
         """
         clauses, args = [], []
         if sweep is not None:
@@ -36,7 +37,11 @@ class Queries:
         if has is not None:
             clauses.append(f"{_column(has)} IS NOT NULL")
         order = f"{_column(sort)} {'DESC' if descending else 'ASC'}, id"
-        rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, order_by=order, limit=limit)
+        select = "*" if fields is None else ", ".join(_column(f) for f in fields)
+        rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, select=select, order_by=order,
+                                          limit=limit)
+        if fields is not None:
+            return [{**row, **({"config": json.loads(row["config"])} if "config" in row else {})} for row in rows]
         return [Run(**{**row, "status": Status(row["status"]), "config": json.loads(row["config"]),
                        **{p: self.resolve(row[p]) for p in PATHS}}) for row in rows]
 
@@ -92,21 +97,35 @@ class Queries:
             peers[epoch].append(val_acc)
         return peers
 
-    def curves(self, metric="val_acc", sweeps=None, status=FINAL):
+    def curves(self, metric="val_acc", sweeps=None, status=FINAL, runs=None):
         """The final runs (of ``sweeps``, else of all) with ``metric`` at each epoch they reached, in epoch order:
         what a search learns from, the runs early termination stopped included (each a dict with its "values").
-        ``status=None`` takes every run, those still running too (the dashboard's live curves)."""
-        per_epoch = [m for m in METRICS if m in EPOCH_COLUMNS]
-        if metric not in per_epoch:
-            raise StoreError(f"{metric!r} is not measured per epoch; choose from {', '.join(per_epoch)}")
-        runs = self.runs(status=status) if sweeps is None else \
-            sorted((r for sweep in sweeps for r in self.runs(sweep=sweep, status=status)), key=lambda r: r["id"])
+        ``runs``: these runs instead (each with its "id"), whatever their status."""
+        _per_epoch(metric)
+        if runs is None:
+            runs = self.runs(status=status) if sweeps is None else sorted(
+                (r for sweep in sweeps for r in self.runs(sweep=sweep, status=status)), key=lambda r: r["id"])
         values = {r["id"]: [] for r in runs}
         for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs WHERE run_id IN "
                                              f"(SELECT value FROM json_each(?)) ORDER BY run_id, epoch",
                                              [json.dumps(list(values))]):  # the epochs of exactly those runs
             values[run_id].append(value)
         return [{**r, "values": values[r["id"]]} for r in runs]
+
+    def epoch_spread(self, sweep, metric="val_acc"):
+        """At each epoch, the lowest, mean and highest ``metric`` of the sweep's runs and how many reached it, summed
+        by SQLite: the band under a large sweep's curves."""
+        _per_epoch(metric)
+        rows = self.db.execute(f"SELECT e.epoch, min(e.{metric}), avg(e.{metric}), max(e.{metric}), count(e.{metric}) "
+                               f"FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.sweep = ? "
+                               f"GROUP BY e.epoch ORDER BY e.epoch", [sweep])
+        return [dict(zip(("epoch", "low", "mean", "high", "runs"), row)) for row in rows]
+
+
+def _per_epoch(metric):
+    per_epoch = [m for m in METRICS if m in EPOCH_COLUMNS]
+    if metric not in per_epoch:
+        raise StoreError(f"{metric!r} is not measured per epoch; choose from {', '.join(per_epoch)}")
 
 
 def _is_name(name):

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 
 from conftest import QUICK_VALUES, REPO, UI, as_record, runner_cmd, write_sweep
+from dashboard import data
 from mlp.options import resolve_config
 from reports.queries import hyperparameter_importance
 from runner.pipeline import open_store
 
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed here (`make install` "
-                                                         "installs it with apt, as root)")
+IN_A_BROWSER = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed here (`make install` "
+                                                           "installs it with apt, as root)")
 LIVE_DEADLINE = 300_000  # ms: only guards against a hang; every wait ends on what the page shows
 
 # (optimizer, learning rate, status, validation accuracy by epoch): the runs of the hand-made sweep
@@ -82,6 +83,7 @@ def fields(label):
     return dict(part.split(": ", 1) for part in label.split("; ") if ": " in part)
 
 
+@IN_A_BROWSER
 def test_from_the_home_page_a_click_reaches_a_sweep_whose_charts_are_the_stores_numbers(tmp_path, browser):
     store = demo_store(tmp_path / "runs.db")
     runs = store.runs(sweep="demo")
@@ -141,6 +143,7 @@ def test_from_the_home_page_a_click_reaches_a_sweep_whose_charts_are_the_stores_
     assert (tmp_path / "runs.db").read_bytes() == before, "the dashboard wrote nothing"
 
 
+@IN_A_BROWSER
 def test_an_open_sweep_page_gains_the_runs_two_runners_write_without_a_reload(tmp_path, browser):
     sweep = write_sweep(tmp_path, "live", {"epochs": {"value": 2}, "seed": {"values": list(range(6))}})
     open_store(tmp_path / "runs.db").close()
@@ -171,3 +174,22 @@ def test_an_open_sweep_page_gains_the_runs_two_runners_write_without_a_reload(tm
         log = ui.stop()
     assert "Traceback" not in log and "locked" not in log
 
+
+
+def test_a_sweep_larger_than_its_charts_draws_its_best_runs_and_says_how_many(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CURVE_LINES", 3)
+    monkeypatch.setattr(data, "PARALLEL_RUNS", 4)
+    store = open_store(tmp_path / "runs.db")
+    for i in range(10):
+        store.record("big", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.001 * (i + 1)}),
+                                      {"status": "finished", "val_acc": 0.5 + i / 100,
+                                       "epochs": [{"epoch": 1, "val_acc": 0.3}, {"epoch": 2, "val_acc": 0.5 + i / 100}]}))
+    page = data.sweep_page(store, "big")
+    curves, parallel = page["curves"], page["parallel"]
+    assert (curves["shown"], curves["total"], curves["best"]) == (3, 10, 10)
+    assert sorted({p["run_id"] for p in curves["lines"]}) == [8, 9, 10], "the three best by validation accuracy"
+    assert [(b["epoch"], b["runs"]) for b in curves["band"]] == [(1, 10), (2, 10)], "the band holds every run"
+    assert (parallel["shown"], parallel["total"], parallel["names"]) == (4, 10, ["learning_rate"])
+    assert [r["run_id"] for r in parallel["rows"]] == [10, 7, 4, 1], "spread down the ranking, best first"
+    assert parallel["chosen"] == "one in 3 down the ranking by validation accuracy"
+    assert page["best_runs"]["total"] == 10 and [r["id"] for r in page["best_runs"]["runs"]][:2] == [10, 9]

@@ -583,3 +583,25 @@ def test_an_old_store_upgraded_in_place_then_copied_elsewhere_resolves_its_own_f
     assert paths and all(p.is_relative_to(copy) and p.is_file() for p in paths), paths
     shutil.rmtree(first)  # the copy stands alone
     assert_weights_reproduce(store, copy, mnist)
+
+
+def test_a_large_sweeps_cheap_reads_give_the_columns_asked_and_the_spread_by_epoch(tmp_path):
+    """runs(fields=...) reads only the columns named (the config parsed); epoch_spread sums every run's metric by
+    epoch in SQL; curves(runs=...) reads the epochs of exactly the runs given."""
+    store = RunStore(tmp_path / "runs.db")
+    accs = {0: [0.2, 0.4, 0.6], 1: [0.3, 0.5], 2: [0.1, 0.7, 0.8]}
+    for seed, values in accs.items():
+        store.record("s", as_record({"seed": seed}, {"status": "finished", "val_acc": values[-1],
+                                                     "epochs": [{"epoch": e, "val_acc": v}
+                                                                for e, v in enumerate(values, 1)]}))
+    store.record("other", as_record({"seed": 9}, {"status": "finished", "epochs": [{"epoch": 1, "val_acc": 0.99}]}))
+    narrow = store.runs(sweep="s", fields=("id", "config", "val_acc"), sort="val_acc", descending=True)
+    assert narrow == [{"id": 3, "config": {"seed": 2}, "val_acc": 0.8}, {"id": 1, "config": {"seed": 0}, "val_acc": 0.6},
+                      {"id": 2, "config": {"seed": 1}, "val_acc": 0.5}]
+    with pytest.raises(StoreError, match="not a run column"):
+        store.runs(fields=("id", "id; DROP TABLE runs"))
+    spread = store.epoch_spread("s")
+    assert [(r["epoch"], r["low"], r["high"], r["runs"]) for r in spread] == [(1, 0.1, 0.3, 3), (2, 0.4, 0.7, 3),
+                                                                              (3, 0.6, 0.8, 2)]
+    assert [round(r["mean"], 6) for r in spread] == [0.2, round(1.6 / 3, 6), 0.7]
+    assert [(c["id"], c["values"]) for c in store.curves(runs=narrow[:2])] == [(3, [0.1, 0.7, 0.8]), (1, [0.2, 0.4, 0.6])]

@@ -1,0 +1,112 @@
+"""The dashboard at scale: every page and its JSON on a store of 10,000 runs with 10 epochs each.
+
+    python bench/bench_dashboard.py [--runs 10000] [--sweeps 4]
+
+The store is built through the store's own API (RunStore.record with RunRecords, no training):
+``--sweeps`` sweeps share the runs, and a tenth of them are stopped at epoch 2 or 4 as early
+termination would. Then `python -m store serve` (what `make ui` runs) serves it, and each URL a
+person's clicks reach is asked 5 times; the median and the slowest time to the last byte are
+printed, with the size. The issue's bar is 0.5 s per page.
+"""
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mlp.options import resolve_config  # noqa: E402
+from runner.pipeline import open_store  # noqa: E402
+from store import RunRecord  # noqa: E402
+
+EPOCHS = 10
+OPTIMIZERS = ("sgd", "momentum", "nag", "rmsprop", "adam", "nadam")
+
+
+def build(path, runs, sweeps, seed=0):
+    """A store of ``runs`` runs over ``sweeps`` sweeps, with EPOCHS epochs each (fewer when stopped)."""
+    rng = random.Random(seed)
+    store = open_store(path)
+    for i in range(runs):
+        config = resolve_config({"optimizer": rng.choice(OPTIMIZERS), "learning_rate": 10 ** rng.uniform(-4, -1),
+                                 "num_layers": rng.randint(1, 6), "hidden_size": rng.choice([32, 64, 128]),
+                                 "batch_size": rng.choice([16, 32, 64]), "seed": i})
+        stopped = rng.random() < 0.1
+        last = rng.choice([2, 4]) if stopped else EPOCHS
+        top = rng.uniform(0.85, 0.98)
+        epochs = [{"epoch": e, "train_loss": 1 / e, "train_acc": top * (1 - 0.5 / e), "val_loss": 1.1 / e,
+                   "val_acc": top * (1 - 0.5 / e), "val_f1": top * (1 - 0.5 / e), "learning_rate": 0.001,
+                   "seconds": 2.0} for e in range(1, last + 1)]
+        final = epochs[-1]["val_acc"]
+        store.record(f"sweep{i % sweeps}", RunRecord(
+            config, "stopped" if stopped else "finished", epochs=epochs, seconds=2.0 * last,
+            scores={"val_acc": final, "test_acc": final - 0.002, "test_f1": final - 0.003},
+            error=f"hyperband rule at epoch {last}: below the bar" if stopped else None))
+        if (i + 1) % 1000 == 0:
+            print(f"  {i + 1} runs recorded", flush=True)
+    best = store.best("val_acc", sweep="sweep0")
+    store.close()
+    return best["id"]
+
+
+def timed(url, repeats=5):
+    times, size = [], 0
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=120) as response:
+            size = len(response.read())
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), max(times), size
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10_000)
+    parser.add_argument("--sweeps", type=int, default=4)
+    parser.add_argument("--port", type=int, default=8019)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "runs.db"
+        started = time.perf_counter()
+        best = build(db, args.runs, args.sweeps)
+        print(f"built {args.runs} runs x {EPOCHS} epochs in {args.sweeps} sweeps through RunStore.record: "
+              f"{time.perf_counter() - started:.0f} s")
+        server = subprocess.Popen([sys.executable, "-m", "store", "--db", str(db), "serve", "--port",
+                                   str(args.port)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{args.port}"
+        try:
+            for _ in range(600):
+                try:
+                    urllib.request.urlopen(base + "/", timeout=5)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            per_sweep = args.runs // args.sweeps
+            urls = [("home", "/"), ("home's JSON: sweep_summary", "/runs/sweep_summary.json?_shape=array"),
+                    ("sweep page", "/-/sweep/sweep0"),
+                    (f"sweep JSON ({per_sweep} runs)", "/-/api/sweep/sweep0.json"),
+                    ("sweep JSON, losses", "/-/api/sweep/sweep0.json?metric=val_loss"),
+                    ("importance JSON, first (fits)", "/-/api/importance/sweep0.json"),
+                    ("importance JSON, again", "/-/api/importance/sweep0.json"),
+                    ("run page", f"/-/run/{best}"), ("run JSON", f"/-/api/run/{best}.json"),
+                    ("compare page", f"/-/compare?ids={best},1,2"),
+                    ("compare JSON", f"/-/api/compare.json?ids={best},1,2"),
+                    ("runs table (Datasette)", "/runs/runs"), ("runs_flat (Datasette)", "/runs/runs_flat")]
+            print(f"{'page':34s} {'median s':>9s} {'slowest s':>9s} {'bytes':>10s}")
+            for name, path in urls:
+                repeats = 1 if "first" in name else 5
+                median, slowest, size = timed(base + path, repeats)
+                print(f"{name:34s} {median:9.3f} {slowest:9.3f} {size:10d}", flush=True)
+        finally:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
