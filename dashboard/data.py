@@ -1,6 +1,6 @@
 """What the dashboard's pages show, read from the store through its own API and the report's functions.
 
-Every function takes a RunStore opened read-only and returns plain JSON-ready values. A
+Every function takes a RunStore opened read-only and returns JSON-ready values (a Status is a str). A
 chart that cannot show every run says how many it shows (``shown`` of ``total``) and how
 they were chosen; nothing is dropped silently.
 """
@@ -30,7 +30,7 @@ def in_flight(store, sweep):
 
 
 def _brief(run):
-    return {"id": run["id"], "status": str(run["status"]), "val_acc": run["val_acc"], "test_acc": run["test_acc"],
+    return {"id": run["id"], "status": run["status"], "val_acc": run["val_acc"], "test_acc": run["test_acc"],
             "epochs_done": run["epochs_done"], "origin": origin(run["proposal"])}
 
 
@@ -120,7 +120,7 @@ def run_page(store, run_id):
                                              for layer, v in enumerate(norms[i])]}
         except q.SectionError as exc:
             grads = {"missing": str(exc)}
-    return {"run": {k: (str(v) if isinstance(v, Status) else v) for k, v in run.items() if k != "traceback"},
+    return {"run": {k: v for k, v in run.items() if k != "traceback"},
             "origin": origin(run["proposal"]), "epochs": epochs, "grad_norms": grads}
 
 
@@ -133,10 +133,6 @@ def compare(store, ids):
                 "same": len({repr(r["config"].get(k)) for r in runs}) == 1} for k in names]
     metrics = ["status", "epochs_done", "seconds", "val_acc", "val_f1", "test_acc", "test_f1"]
     return {"ids": [r["id"] for r in runs], "missing": [i for i in ids if i not in {r["id"] for r in runs}],
-            "options": options, "metrics": [{"metric": m, "values": [_plain(r[m]) for r in runs]} for m in metrics],
+            "options": options, "metrics": [{"metric": m, "values": [r[m] for r in runs]} for m in metrics],
             "curves": [{"run_id": r["id"], "epoch": e["epoch"], "metric": m, "value": e[m]}
                        for r in runs for e in store.epochs(r["id"]) for m in EPOCH_METRICS]}
-
-
-def _plain(value):
-    return str(value) if isinstance(value, Status) else value

@@ -301,6 +301,7 @@
       return;
     }
     const c = await getJSON(`/-/api/compare.json?ids=${ids}`);
+    setText("compare-missing", c.missing.length ? `No run with id ${c.missing.join(", ")} in this store.` : "");
     table("compare-options", c.ids, c.options, "option", (r) => ({ name: r.option, values: r.values }));
     table("compare-metrics", c.ids, c.metrics, "metric", (r) => ({ name: r.metric, values: r.values }));
     const only = document.getElementById("differences-only");
