@@ -244,8 +244,8 @@
                    ["proposed", r.run.proposal || r.origin], ["why it ended", r.run.error],
                    ["epochs", r.run.epochs_done], ["seconds", number(r.run.seconds, 1)],
                    ["val acc", number(r.run.val_acc)], ["test acc", number(r.run.test_acc)],
-                   ["test f1", number(r.run.test_f1)], ["weights", r.run.weights_path],
-                   ["weights SHA-256", r.run.weights_sha256], ["probes", r.run.probe_path]];
+                   ["test f1", number(r.run.test_f1)], ["weights", r.run.weights_path || "none kept in this store"],
+                   ["weights SHA-256", r.run.weights_sha256], ["probes", r.run.probe_path || "none kept in this store"]];
     for (const [label, value, link] of shown) {
       const row = facts.insertRow();
       cell(row, label);
@@ -273,7 +273,7 @@
                                                 color: { field: "layer", type: "nominal", title: "hidden layer" } } });
       setText("run-gradients-note", g.every > 1 ? `Every ${g.every}th step.` : "Every step.");
     } else {
-      setText("run-gradients-note", g && g.missing ? g.missing : "This run recorded no probe data.");
+      setText("run-gradients-note", g && g.missing ? g.missing : "No probe file is kept for this run in this store.");
     }
   }
 
