@@ -36,12 +36,12 @@ def _brief(run):
 
 def sweep_page(store, sweep, metric="val_acc"):
     """Everything a sweep's page draws, from a few narrow reads however large the sweep is."""
-    counts = q.status_counts(store, sweep)
+    total = sum(q.status_counts(store, sweep).values())
     scored = store.runs(sweep=sweep, status=q.SCORED, has="val_acc", fields=("id", "config", "val_acc"))
     table = q.table_of(scored)
-    return {**in_flight(store, sweep), "curves": sweep_curves(store, sweep, metric, sum(counts.values())),
+    return {**in_flight(store, sweep), "curves": sweep_curves(store, sweep, metric, total),
             "progress": search_progress(store, sweep), "parallel": parallel_coordinates(table),
-            "best_runs": best_runs(store, sweep, table["names"], sum(counts.values()))}
+            "best_runs": best_runs(store, sweep, table["names"], total)}
 
 
 def sweep_curves(store, sweep, metric, total):
@@ -99,9 +99,11 @@ def best_runs(store, sweep, varied, total):
 
 def importance(store, sweep):
     """Report 2.2's ranking: the same function, so the page and the report agree."""
+    counts = q.status_counts(store, sweep)
+    scored = sum(counts.get(status.value, 0) for status in q.SCORED)  # counted, not read: the fit reads them
     return {"method": "permutation importance of a random forest (100 trees) fitted to the sweep's evaluated runs, "
                       "as report 2.2 computes it",
-            "rows": q.hyperparameter_importance(store, sweep) if len(q.scored_runs(store, sweep)) > 1 else []}
+            "rows": q.hyperparameter_importance(store, sweep) if scored > 1 else []}
 
 
 def run_page(store, run_id):

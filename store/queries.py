@@ -97,14 +97,14 @@ class Queries:
             peers[epoch].append(val_acc)
         return peers
 
-    def curves(self, metric="val_acc", sweeps=None, status=FINAL, runs=None):
+    def curves(self, metric="val_acc", sweeps=None, runs=None):
         """The final runs (of ``sweeps``, else of all) with ``metric`` at each epoch they reached, in epoch order:
         what a search learns from, the runs early termination stopped included (each a dict with its "values").
         ``runs``: these runs instead (each with its "id"), whatever their status."""
         _per_epoch(metric)
         if runs is None:
-            runs = self.runs(status=status) if sweeps is None else sorted(
-                (r for sweep in sweeps for r in self.runs(sweep=sweep, status=status)), key=lambda r: r["id"])
+            runs = self.runs(status=FINAL) if sweeps is None else sorted(
+                (r for sweep in sweeps for r in self.runs(sweep=sweep, status=FINAL)), key=lambda r: r["id"])
         values = {r["id"]: [] for r in runs}
         for run_id, value in self.db.execute(f"SELECT run_id, {metric} FROM epochs WHERE run_id IN "
                                              f"(SELECT value FROM json_each(?)) ORDER BY run_id, epoch",
