@@ -71,7 +71,7 @@
         for (const k of ["runs", "finished", "stopped", "running", "failed", "diverged", "best_val_acc", "epochs",
                          "minutes"]) cell(row, number(r[k]));
       }
-      setText("sweeps-note", rows.length ? `${rows.length} sweeps.` : "No runs yet: run a sweep or train.py.");
+      setText("sweeps-note", rows.length ? `${rows.length} sweep${rows.length === 1 ? "" : "s"}.` : "No runs yet: run a sweep or train.py.");
     });
   }
 
