@@ -2,10 +2,13 @@
 
 A page is a template that draws its charts from JSON routes; a JSON route is one function of
 dashboard/data.py, run in a thread over a store opened read-only for that request, so the server
-never writes and never holds a runner's lock. A sweep's data is kept until the sweep changes.
+never writes and never holds a runner's lock. A sweep's data is kept until the sweep changes:
+what only a run's end changes until one ends, the curves until an epoch is written. Importance
+is refitted beside the server, so no answer waits for a forest.
 """
 import asyncio
 import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from datasette import hookimpl
@@ -35,19 +38,37 @@ def _reading(datasette, read):
     return asyncio.to_thread(_read, datasette.get_database().path, read)
 
 
-SWEEP_READS = {"page": data.sweep_page, "importance": data.importance}
+SWEEP_READS = {"settled": data.sweep_settled, "live": data.sweep_live}
 
 
 @functools.lru_cache(maxsize=64)
 def _per_state(path, read, args, state):
-    """A sweep's page data or report 2.2's importance, computed once for each state of the sweep (its runs by
-    status, which every claim and result moves): a poll of an unchanged sweep costs one count."""
+    """A part of a sweep's page data, computed once for each ``state`` of the sweep it follows (data.sweep_state):
+    a poll of an unchanged sweep costs two small reads."""
     return _read(path, lambda store: SWEEP_READS[read](store, *args))
 
 
-async def _sweep_read(datasette, read, sweep, *args):
-    state = await _reading(datasette, lambda store: tuple(sorted(store.status_counts(sweep).items())))
-    return _json(await asyncio.to_thread(_per_state, datasette.get_database().path, read, (sweep, *args), state))
+_FITTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="importance")
+_FITS = {}  # (store path, sweep) -> {"answer": the newest fit, "fitted": its sweep state, "fitting": a state or None}
+
+
+def _importance(path, sweep, state):
+    """The newest fit of the sweep's importance, and whether it is of the sweep's ``state``; a fit of that state is
+    started in the fitter's thread if none is under way."""
+    fit = _FITS.setdefault((path, sweep), {"answer": None, "fitted": None, "fitting": None})
+    if fit["fitted"] != state and fit["fitting"] is None:
+        fit["fitting"] = state
+
+        def refit():
+            try:
+                fit["answer"] = _read(path, lambda store: data.importance(store, sweep))
+            except StoreError as exc:
+                fit["answer"] = {"error": str(exc)}
+            fit["fitted"], fit["fitting"] = state, None
+
+        _FITTER.submit(refit)
+    answer = fit["answer"] or {"method": data.IMPORTANCE_METHOD, "runs": 0, "rows": []}
+    return {**answer, "current": fit["fitted"] == state}
 
 
 def _ids(request):
@@ -78,11 +99,17 @@ async def sweep_json(request, datasette):
     metric = request.args.get("metric", "val_acc")
     if metric not in data.EPOCH_METRICS:
         return _json({"error": f"metric must be one of {', '.join(data.EPOCH_METRICS)}"}, status=400)
-    return await _sweep_read(datasette, "page", request.url_vars["sweep"], metric)
+    sweep, path = request.url_vars["sweep"], datasette.get_database().path
+    settled, live = await _reading(datasette, lambda store: data.sweep_state(store, sweep))
+    parts = await asyncio.gather(asyncio.to_thread(_per_state, path, "settled", (sweep,), settled),
+                                 asyncio.to_thread(_per_state, path, "live", (sweep, metric), live))
+    return _json({"sweep": sweep, **parts[0], **parts[1]})
 
 
 async def importance_json(request, datasette):
-    return await _sweep_read(datasette, "importance", request.url_vars["sweep"])
+    sweep = request.url_vars["sweep"]
+    settled, _ = await _reading(datasette, lambda store: data.sweep_state(store, sweep))
+    return _json(_importance(datasette.get_database().path, sweep, settled))
 
 
 async def run_json(request, datasette):

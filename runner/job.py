@@ -1,11 +1,12 @@
-"""One training job: config in, JobResult out; it never raises, and it writes no file.
+"""One training job: config in, JobResult out; it never raises, and it writes no file of its own.
 
 Used by the pipeline for train.py's single run and by the sweep workers, here or on
 other machines. The job loads the data, trains on the training split minus a stratified
 validation part, then evaluates train, validation and test once at the end and logs
 everything to W&B. The weights and probe arrays come back beside the run's record, for
-the runner to write. Failures come back as data (a status, an error and its traceback)
-so one bad configuration never stops a sweep.
+the runner to write; where the worker shares the runner's disk, each epoch also goes into
+the store as it ends (runner.live), for the dashboard. Failures come back as data (a
+status, an error and its traceback) so one bad configuration never stops a sweep.
 """
 import contextlib
 import time
@@ -22,6 +23,7 @@ from store import RunRecord, Status
 from store.db import DEFAULT_RUNS_DIR
 
 from .early_stop import EarlyTermination, StopTraining
+from .live import LiveWriter
 from .probes import Probe
 from .tracking import WANDB_PROJECT, start_run
 
@@ -58,13 +60,15 @@ class JobContext:
                    wandb_project=args.wandb_project, wandb_entity=args.wandb_entity, early_terminate=early_terminate)
 
 
-def _epoch_observer(ctx, record, wandb_run, peers, on_epoch):
-    """Log each epoch; stop the run when the sweep's rule finds it below its peers (known when it was sent)."""
+def _epoch_observer(ctx, record, wandb_run, peers, on_epoch, live):
+    """Log each epoch (to W&B, the ``live`` store and ``on_epoch``); stop the run when the sweep's rule finds it
+    below its peers (known when it was sent)."""
     rule = EarlyTermination.from_spec(ctx.early_terminate)
 
     def observe(metrics):
         record.epochs.append(metrics)
         wandb_run.log({k: v for k, v in metrics.items() if k != "epoch"}, step=metrics["epoch"])
+        live(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
         epoch, rung = metrics["epoch"], (peers or {}).get(metrics["epoch"], [])
@@ -93,15 +97,17 @@ def _evaluate(result, model, train, val, test, probe):
         evaluated = scorer.evaluate(X, y)
         scores.update({f"{split}_{name}": evaluated[key] for name, key in FINAL_SCORES.items()})
     result.weights = model.get_weights()
-    result.probe = probe.arrays(model, val[0][:N_PROBE_IMAGES])
+    result.probe = probe.arrays(model, val[0][:N_PROBE_IMAGES], val[1][:N_PROBE_IMAGES])
 
 
-def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb_run=None):
+def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb_run=None, live=None):
     """Train one resolved ``config`` -> its JobResult. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]}
     of the sweep's other runs, for early termination; ``wandb_run``: a W&B run to log into, left open (the
-    W&B agent's), instead of one started here."""
+    W&B agent's), instead of one started here; ``live``: a LiveEpochs, the store row its epochs go to as they
+    end."""
     record = RunRecord(config=config, status=Status.RUNNING, started_at=time.time())
     result = JobResult(record)
+    live_writer = LiveWriter(live)
     try:
         data = load_uint8(config["dataset"], ctx.data_dir)  # split the bytes, then cast only what is used
         X_train, X_val, y_train, y_val = validation_split(data.X_train, data.y_train, config["val_fraction"],
@@ -117,7 +123,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb
             record.wandb_run_id = run.id
             try:
                 fit(model, X_train, y_train, X_val, y_val, on_step=probe.on_step,
-                    on_epoch=_epoch_observer(ctx, record, run, peers, on_epoch))
+                    on_epoch=_epoch_observer(ctx, record, run, peers, on_epoch, live_writer))
                 record.status = Status.FINISHED
             except StopTraining as stop:
                 record.status, record.error = Status.STOPPED, str(stop)
@@ -133,6 +139,8 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb
         record.status = Status.FAILED
         record.error = f"{type(exc).__name__}: {exc}"
         record.traceback = traceback.format_exc()
+    finally:
+        live_writer.close()
     record.ended_at = time.time()
     record.seconds = record.ended_at - record.started_at
     return result

@@ -24,11 +24,12 @@ from tqdm import tqdm
 from mlp.command_line import InputError
 from mlp.files import file_sha256, remove_orphans, save_atomically, unwritable
 from mlp.options import resolve_config
-from store import RunRecord, RunStore, Status
+from store import RunRecord, RunStore, Status, StoreError
 
 from .early_stop import EarlyTermination
 from .job import JobContext
 from .lease import Lease
+from .live import LiveEpochs
 from .methods import proposer_for
 
 MAX_WORKER_DEATHS = 10  # in one invocation, before the runner gives up
@@ -107,8 +108,9 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
                     claimed = claim_next(proposer, book, lease)
                     if claimed is None:
                         break
-                    proposal = claimed[0]
-                    future = pool.submit(proposal.config, ctx, proposal.key, _peers(store, name, rule, proposal))
+                    proposal, run_id = claimed
+                    future = pool.submit(proposal.config, ctx, proposal.key, _peers(store, name, rule, proposal),
+                                         LiveEpochs(str(store.path.resolve()), run_id))
                     book.in_flight[future] = claimed
                 if not book.in_flight:
                     if not proposer.pending(book.done()):
@@ -204,9 +206,17 @@ def _write_and_record(store, sweep, runs_dir, result, proposal, run_id):
     run = store.get(run_id)
     if run.status.is_final:
         return None
-    stem = proposal.key + (f"-{run.repeat}" if run.repeat else "")
-    save_files(result, (Path(runs_dir) / sweep / stem).resolve())
-    return store.record(sweep, result.record, run_id)
+    stem = (Path(runs_dir) / sweep / (proposal.key + (f"-{run.repeat}" if run.repeat else ""))).resolve()
+    save_files(result, stem)
+    try:
+        return store.record(sweep, result.record, run_id)
+    except StoreError:  # no row will claim the files (a full disk, most often): their room lets the runs in
+        for suffix in FILE_SUFFIXES:  # flight still be released
+            stem.with_suffix(suffix).unlink(missing_ok=True)
+        raise
+
+
+FILE_SUFFIXES = (".npy", ".json", ".probe.npz")  # a run's weights, configuration and probe arrays
 
 
 def save_files(result, stem):
@@ -216,14 +226,14 @@ def save_files(result, stem):
     record = result.record
     if result.weights is None or not record.status.keeps_files:  # nothing worth keeping
         return
-    record.weights_path = str(stem.with_suffix(".npy"))
-    save_atomically(record.weights_path, lambda f: np.save(f, result.weights, allow_pickle=True), "the weights")
-    record.weights_sha256 = file_sha256(record.weights_path)
-    save_atomically(stem.with_suffix(".json"),
-                    lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()),
+    weights, config, probe = (stem.with_suffix(suffix) for suffix in FILE_SUFFIXES)
+    record.weights_path = str(weights)
+    save_atomically(weights, lambda f: np.save(f, result.weights, allow_pickle=True), "the weights")
+    record.weights_sha256 = file_sha256(weights)
+    save_atomically(config, lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()),
                     "the configuration")
-    record.probe_path = str(stem.with_suffix(".probe.npz"))
-    save_atomically(record.probe_path, lambda f: np.savez_compressed(f, **result.probe), "the probe data")
+    record.probe_path = str(probe)
+    save_atomically(probe, lambda f: np.savez_compressed(f, **result.probe), "the probe data")
 
 
 class _Bar:

@@ -6,6 +6,8 @@
   incoming weights over the first 50 steps (report 2.9)
 - ``act_hist``/``act_edges``/``dead``/``widths``: per hidden layer, a histogram of
   activations on validation images and the count of dead neurons (report 2.5)
+- ``val_labels``/``val_predicted``: those validation images' labels and the final model's
+  classes for them (the dashboard's confusion matrix of a run)
 """
 import numpy as np
 
@@ -27,9 +29,10 @@ class Probe:
         if step <= N_TRACKED_STEPS:
             self.neuron_grads.append(np.linalg.norm(hidden[0].grad_W[:, :N_TRACKED_NEURONS], axis=0))
 
-    def arrays(self, model, X_sample):
-        """The probe arrays plus activation statistics of ``model`` on ``X_sample`` (saved with np.savez_compressed)."""
-        model.forward(X_sample)
+    def arrays(self, model, X_sample, y_sample):
+        """The probe arrays plus activation statistics and predictions of ``model`` on the validation images
+        ``X_sample`` labelled ``y_sample`` (saved with np.savez_compressed)."""
+        predicted = model.forward(X_sample).argmax(axis=1)
         hidden = [layer.A for layer in model.layers[:-1]]
         low = min(float(a.min()) for a in hidden)
         high = max(float(a.max()) for a in hidden)
@@ -39,4 +42,5 @@ class Probe:
         dead = np.array([int(np.count_nonzero(np.all(inactive(a), axis=0))) for a in hidden])
         widths = np.array([a.shape[1] for a in hidden])
         return {"grad_norms": np.array(self.grad_norms), "neuron_grads": np.array(self.neuron_grads),
-                "act_hist": hist, "act_edges": edges, "dead": dead, "widths": widths}
+                "act_hist": hist, "act_edges": edges, "dead": dead, "widths": widths, "val_labels": y_sample,
+                "val_predicted": predicted}

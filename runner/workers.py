@@ -4,8 +4,9 @@ Each pool hands out concurrent.futures Futures, so the pipeline is the same code
 train.py's one run, a laptop's sweep and a cluster's. A job gets its config, its
 context and the early-termination peers known when it was sent; it sends back its
 JobResult with the weights and probe arrays beside the record, and needs nothing of
-the runner's disk. A sweep's run uses one BLAS thread wherever it runs; local workers
-die with the runner.
+the runner's disk (a local worker also writes each epoch into the store as it ends:
+runner.live). A sweep's run uses one BLAS thread wherever it runs; local workers die
+with the runner.
 """
 import contextlib
 import ctypes
@@ -33,11 +34,11 @@ def _die_with(parent_pid):
         os._exit(1)
 
 
-def _job(config, ctx, key, peers, parent_pid):
+def _job(config, ctx, key, peers, live, parent_pid):
     if parent_pid is not None:
         _die_with(parent_pid)
     with threadpool_limits(limits=1):
-        return run_one(config, ctx, key=key, peers=peers)
+        return run_one(config, ctx, key=key, peers=peers, live=live)
 
 
 class InProcessWorkers:
@@ -54,11 +55,11 @@ class InProcessWorkers:
     def capacity(self):
         return 1
 
-    def submit(self, config, ctx, key, peers):
+    def submit(self, config, ctx, key, peers, live=None):
         future = Future()
         with threadpool_limits(limits=max(self.blas_threads, 1)):
             future.set_result(run_one(config, ctx, on_epoch=self.on_epoch, key=key, peers=peers,
-                                      wandb_run=self.wandb_run))
+                                      wandb_run=self.wandb_run, live=live))
         return future
 
     def close(self):
@@ -88,11 +89,11 @@ class LocalWorkers:
     def capacity(self):
         return self.jobs
 
-    def submit(self, config, ctx, key, peers):
+    def submit(self, config, ctx, key, peers, live=None):
         from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
 
         self.executor = get_reusable_executor(max_workers=self.jobs)
-        return self.executor.submit(_job, config, ctx, key, peers, os.getpid())
+        return self.executor.submit(_job, config, ctx, key, peers, live, os.getpid())
 
     def close(self):
         pass
@@ -123,8 +124,9 @@ class DaskWorkers:
     def capacity(self):
         return max(1, sum(self.client.nthreads().values()))
 
-    def submit(self, config, ctx, key, peers):
-        return self.executor.submit(_job, config, ctx, key, peers, None)
+    def submit(self, config, ctx, key, peers, live=None):
+        """``live`` is dropped: the cluster's workers may not see the store, so epochs come with the result."""
+        return self.executor.submit(_job, config, ctx, key, peers, None, None)
 
     def close(self):
         self.client.close()

@@ -9,14 +9,17 @@ from .run import EPOCH_COLUMNS, FINAL, METRICS, PATHS, RUN_COLUMNS, Run, Status
 
 class Queries:
     def runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
-             limit=None, fields=None):
+             limit=None, fields=None, ids=None):
         """Runs (Run values), oldest first unless ``sort`` says.
 
         ``status``: one Status (or its name) or several; ``match``: {run column or config option: value};
         ``has``: a metric the runs must have; ``sort``: a run column (ties go by id); ``fields``: only these
-        columns, as plain dicts (the config parsed): a large sweep's cheap read.
+        columns, as plain dicts (the config parsed): a large sweep's cheap read; ``ids``: only these runs.
         """
         clauses, args = [], []
+        if ids is not None:
+            clauses.append("id IN (SELECT value FROM json_each(?))")
+            args.append(json.dumps([int(i) for i in ids]))
         if sweep is not None:
             clauses.append("sweep = ?")
             args.append(sweep)
@@ -84,15 +87,16 @@ class Queries:
         return list(self.db["epochs"].rows_where("run_id = ?", [run_id], order_by="epoch"))
 
     def val_accs(self, sweep, epochs, exclude_hash=None):
-        """{epoch: [validation accuracies]} of the sweep's recorded runs (early-termination peers)."""
+        """{epoch: [validation accuracies]} of the sweep's recorded runs (early-termination peers; the epochs of a
+        run still training are not yet a peer's)."""
         epochs = list(epochs)
         peers = {e: [] for e in epochs}
         if not epochs:
             return peers
         rows = self.db.execute(
             f"SELECT e.epoch, e.val_acc FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.sweep = ? "
-            f"AND e.epoch IN ({', '.join('?' * len(epochs))}) AND r.config_hash != ? AND e.val_acc IS NOT NULL",
-            [sweep, *epochs, exclude_hash or ""]).fetchall()
+            f"AND e.epoch IN ({', '.join('?' * len(epochs))}) AND r.config_hash != ? AND e.val_acc IS NOT NULL "
+            f"AND r.status != ?", [sweep, *epochs, exclude_hash or "", Status.RUNNING.value]).fetchall()
         for epoch, val_acc in rows:
             peers[epoch].append(val_acc)
         return peers

@@ -1,5 +1,5 @@
-"""Recording, part of RunStore: a sweep's spec, how each run ended (a RunRecord) with its epochs, and where the
-published W&B reports live. A result never overwrites a final run."""
+"""Recording, part of RunStore: a sweep's spec, the epochs of a run in training, how each run ended (a RunRecord)
+with its epochs, and where the published W&B reports live. A result never overwrites a final run."""
 import json
 import time
 
@@ -48,6 +48,20 @@ class Recording:
             self.db["epochs"].insert_all([{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS
                                                                  if k != "run_id"}} for e in record.epochs])
         return run_id
+
+    def record_epoch(self, run_id, metrics):
+        """Write one epoch of a run still training, as it ends, so a dashboard draws it live -> False when the run
+        is no longer running (it was recorded or released: its epochs are the record's). An epoch replaces what a
+        run's earlier attempt left from that epoch on; ``record`` later writes every epoch again."""
+        with self._immediate():
+            if not self.db["runs"].count_where("id = ? AND status = ?", [run_id, Status.RUNNING.value]):
+                return False
+            epoch = metrics["epoch"]
+            self.db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch >= ?", [run_id, epoch])
+            self.db["epochs"].insert({"run_id": run_id, **{k: _plain(metrics.get(k)) for k in EPOCH_COLUMNS
+                                                           if k != "run_id"}})
+            self.db["runs"].update(run_id, {"epochs_done": epoch})
+        return True
 
     def record_report(self, title, url):
         """Remember where a published W&B report lives (make wandb-report, online)."""

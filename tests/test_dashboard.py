@@ -8,13 +8,22 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+from sklearn.metrics import confusion_matrix
 
 from conftest import QUICK_VALUES, REPO, UI, as_record, runner_cmd, write_sweep
-from dashboard import data
+from dashboard import app, data
+from mlp import NeuralNetwork
+from mlp.data import load_uint8, validation_split
+from mlp.inputs import to_unit_float
+from mlp.model_io import load_weights
 from mlp.options import resolve_config
 from reports.queries import hyperparameter_importance
-from runner.pipeline import open_store
+from runner.job import N_PROBE_IMAGES, JobContext
+from runner.pipeline import open_store, run_pipeline
+from runner.proposers import FixedProposer
+from runner.workers import InProcessWorkers
 
 CHROMIUM = shutil.which("chromium")
 IN_A_BROWSER = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed here (`make install` "
@@ -184,12 +193,113 @@ def test_a_sweep_larger_than_its_charts_draws_its_best_runs_and_says_how_many(tm
         store.record("big", as_record(resolve_config({**QUICK_VALUES, "learning_rate": 0.001 * (i + 1)}),
                                       {"status": "finished", "val_acc": 0.5 + i / 100,
                                        "epochs": [{"epoch": 1, "val_acc": 0.3}, {"epoch": 2, "val_acc": 0.5 + i / 100}]}))
-    page = data.sweep_page(store, "big")
-    curves, parallel = page["curves"], page["parallel"]
+    settled, live = data.sweep_settled(store, "big"), data.sweep_live(store, "big")
+    curves, parallel = live["curves"], settled["parallel"]
     assert (curves["shown"], curves["total"], curves["best"]) == (3, 10, 10)
     assert sorted({p["run_id"] for p in curves["lines"]}) == [8, 9, 10], "the three best by validation accuracy"
     assert [(b["epoch"], b["runs"]) for b in curves["band"]] == [(1, 10), (2, 10)], "the band holds every run"
     assert (parallel["shown"], parallel["total"], parallel["names"]) == (4, 10, ["learning_rate"])
     assert [r["run_id"] for r in parallel["rows"]] == [10, 7, 4, 1], "spread down the ranking, best first"
     assert parallel["chosen"] == "one in 3 down the ranking by validation accuracy"
-    assert page["best_runs"]["total"] == 10 and [r["id"] for r in page["best_runs"]["runs"]][:2] == [10, 9]
+    assert settled["best_runs"]["total"] == 10 and [r["id"] for r in settled["best_runs"]["runs"]][:2] == [10, 9]
+
+
+def test_a_run_in_training_is_drawn_beside_the_best_and_moves_only_the_live_part_of_the_page(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "CURVE_LINES", 2)
+    store = demo_store(tmp_path / "runs.db")
+    run_id = store.claim("demo", resolve_config({**QUICK_VALUES, "optimizer": "rmsprop"}), "a runner", 600)
+    settled_before, live_before = data.sweep_state(store, "demo")
+    store.record_epoch(run_id, {"epoch": 1, "val_acc": 0.2})
+    store.record_epoch(run_id, {"epoch": 2, "val_acc": 0.45})
+    settled_after, live_after = data.sweep_state(store, "demo")
+    assert settled_after == settled_before and live_after != live_before, "an epoch moves only the curves' key"
+    live = data.sweep_live(store, "demo")
+    assert [(r["id"], r["epochs_done"]) for r in live["in_flight"]] == [(run_id, 2)]
+    drawn = [(p["run_id"], p["value"], p["status"]) for p in live["curves"]["lines"] if p["run_id"] == run_id]
+    assert drawn == [(run_id, 0.2, "running"), (run_id, 0.45, "running")]
+    assert live["curves"]["shown"] == 3 and live["curves"]["total"] == 5
+    assert live["curves"]["chosen"] == "the best by validation accuracy, and every run in flight"
+
+
+def test_importance_is_refitted_beside_the_server_and_each_answer_says_whether_it_is_current(tmp_path):
+    """The first ask of a sweep's importance answers at once (no fit yet), and a later one gives report 2.2's
+    ranking; a sweep that changed is answered with the last fit, marked not current, until its refit lands."""
+    store = demo_store(tmp_path / "runs.db")
+    path, (state, _) = str(tmp_path / "runs.db"), data.sweep_state(store, "demo")
+    first = app._importance(path, "demo", state)
+    assert (first["rows"], first["current"]) == ([], False)
+    app._FITTER.submit(lambda: None).result()  # the fitter runs one fit at a time, in order
+    fitted = app._importance(path, "demo", state)
+    assert fitted["current"] and fitted["runs"] == 4
+    assert [r["parameter"] for r in fitted["rows"]] == [r["parameter"] for r in hyperparameter_importance(store, "demo")]
+    store.record("demo", as_record(resolve_config({**QUICK_VALUES, "optimizer": "sgd", "learning_rate": 0.2}),
+                                   {"status": "finished", "val_acc": 0.7, "epochs": [{"epoch": 1, "val_acc": 0.7}]}))
+    changed, _ = data.sweep_state(store, "demo")
+    stale = app._importance(path, "demo", changed)
+    assert (stale["rows"], stale["current"], stale["runs"]) == (fitted["rows"], False, 4)
+    app._FITTER.submit(lambda: None).result()
+    assert app._importance(path, "demo", changed)["runs"] == 5
+
+
+@IN_A_BROWSER
+def test_an_open_sweep_page_draws_each_epoch_of_a_run_in_training_as_it_is_written(tmp_path, browser):
+    store = demo_store(tmp_path / "runs.db")
+    run_id = store.claim("demo", resolve_config({**QUICK_VALUES, "optimizer": "rmsprop"}), "a runner", 600)
+    ui = UI(tmp_path / "runs.db")
+    page = browser.page
+    try:
+        page.goto(ui.home)
+        page.click("#sweeps >> text=demo")
+        page.wait_for_selector("#in-flight:has-text('(0 epochs so far)')")
+        page.evaluate("window.notReloaded = true")
+        accs = [0.2, 0.45, 0.7]
+        for epoch, acc in enumerate(accs, 1):
+            store.record_epoch(run_id, {"epoch": epoch, "val_acc": acc, "train_acc": acc, "seconds": 1.0})
+            page.wait_for_selector(f"#in-flight:has-text('{run_id} ({epoch} epochs so far)')", timeout=LIVE_DEADLINE)
+            training = {int(fields(label)["epoch"]): float(fields(label)["value"]) for label in browser.labels("curves")
+                        if fields(label).get("status") == "running"}  # its line, and a point at each epoch
+            assert training == dict(enumerate(accs[:epoch], 1)), "the run in training is drawn to its newest epoch"
+        assert page.evaluate("window.notReloaded") is True, "the page updated itself"
+        browser.shot("sweep-live")
+        assert browser.errors == [] and browser.hosts == {f"127.0.0.1:{ui.port}"}
+    finally:
+        log = ui.stop()
+    assert "Traceback" not in log
+
+
+@IN_A_BROWSER
+def test_a_run_page_draws_the_confusion_matrix_of_its_probes_validation_images(tmp_path, data_dir, browser):
+    """A run trained by the real pipeline keeps its validation predictions in its probe file; the matrix its page
+    draws, reached by clicking, is the one its weights give on those images, recomputed here with scikit-learn."""
+    store = open_store(tmp_path / "runs.db")
+    config = resolve_config({**QUICK_VALUES, "train_size": 600, "epochs": 1})
+    ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
+    summary = run_pipeline(FixedProposer("one", store, [config]), store, InProcessWorkers(), ctx, progress=False)
+    run = store.get(summary.run_ids[0])
+    data_ = load_uint8("mnist", str(data_dir))
+    _, X_val, _, y_val = validation_split(data_.X_train, data_.y_train, config["val_fraction"], config["seed"],
+                                          config["train_size"])
+    model = NeuralNetwork(config)
+    model.set_weights(load_weights(run["weights_path"]))
+    X_probe, y_probe = to_unit_float(X_val[:N_PROBE_IMAGES], config["dtype"]), y_val[:N_PROBE_IMAGES]
+    expected = confusion_matrix(y_probe, model.predict(X_probe), labels=range(10))
+    store.close()
+    ui = UI(tmp_path / "runs.db")
+    page = browser.page
+    try:
+        page.goto(ui.home)
+        page.click("#sweeps >> text=one")
+        page.click(f'#best-runs tr[data-run="{run["id"]}"] >> text="{run["id"]}"')
+        page.wait_for_selector("#run-confusion svg")
+        page.wait_for_selector("#run-gradients svg")
+        shown = np.zeros((10, 10), dtype=int)
+        for label in browser.labels("run-confusion"):
+            cell = fields(label)
+            if "count" in cell and "true" in cell:
+                shown[int(cell["true"]), int(cell["predicted"])] = int(cell["count"])
+        assert (shown == expected).all()
+        assert f"On the {len(y_probe)} validation images" in page.inner_text("#run-confusion-note")
+        assert browser.errors == [] and browser.hosts == {f"127.0.0.1:{ui.port}"}
+    finally:
+        log = ui.stop()
+    assert "Traceback" not in log

@@ -605,3 +605,27 @@ def test_a_large_sweeps_cheap_reads_give_the_columns_asked_and_the_spread_by_epo
                                                                               (3, 0.6, 0.8, 2)]
     assert [round(r["mean"], 6) for r in spread] == [0.2, round(1.6 / 3, 6), 0.7]
     assert [(c["id"], c["values"]) for c in store.curves(runs=narrow[:2])] == [(3, [0.1, 0.7, 0.8]), (1, [0.2, 0.4, 0.6])]
+
+
+def test_a_run_in_training_gains_its_epochs_one_by_one_and_its_record_has_the_last_word(tmp_path):
+    """record_epoch writes an epoch of a running run as it ends (the dashboard's live curves); early termination
+    does not take it as a peer until it is recorded; an epoch replaces what an earlier attempt left from there on;
+    a run no longer running takes no live epoch."""
+    store = RunStore(tmp_path / "runs.db")
+    config, peer = resolve_config({"seed": 1}), resolve_config({"seed": 2})
+    store.record("s", as_record(peer, {"status": "finished", "epochs": [{"epoch": 1, "val_acc": 0.5}]}))
+    run_id = store.claim("s", config, "me", 60)
+    assert store.record_epoch(run_id, {"epoch": 1, "val_acc": 0.3, "train_loss": 2.0})
+    assert store.record_epoch(run_id, {"epoch": 2, "val_acc": 0.4})
+    assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.3), (2, 0.4)]
+    assert store.epochs(run_id)[0]["train_loss"] == 2.0
+    assert store.get(run_id)["epochs_done"] == 2 and store.get(run_id)["status"] == "running"
+    assert store.val_accs("s", [1]) == {1: [0.5]}, "a running run's epochs are not yet a peer's"
+    assert [(r["epoch"], r["runs"]) for r in store.epoch_spread("s")] == [(1, 2), (2, 1)], "the band sees them"
+    assert store.record_epoch(run_id, {"epoch": 1, "val_acc": 0.35}), "a new attempt starts again at epoch 1"
+    assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.35)]
+    store.record("s", as_record(config, {"status": "stopped", "epochs": [{"epoch": e, "val_acc": 0.1 * e}
+                                                                         for e in (1, 2, 3)]}), run_id)
+    assert not store.record_epoch(run_id, {"epoch": 4, "val_acc": 0.9}), "the recorded run keeps its epochs"
+    assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.1), (2, 0.2), (3, 0.1 * 3)]
+    assert sorted(store.val_accs("s", [1])[1]) == [0.1, 0.5]

@@ -3,6 +3,7 @@ import pytest
 
 from runner.early_stop import EarlyTermination, StopTraining
 from runner.job import JobContext, _epoch_observer
+from runner.live import LiveWriter
 from runner.tracking import start_run
 from store import RunRecord
 
@@ -50,7 +51,7 @@ def test_a_sweep_files_early_terminate_block_sets_min_iter_and_eta():
 def test_early_termination_follows_validation_accuracy(train_acc, val_acc, stopped):
     ctx = JobContext(early_terminate={"type": "median", "min_iter": 1}, wandb_mode="disabled")
     record = RunRecord(config={}, status="running")
-    observe = _epoch_observer(ctx, record, start_run("disabled"), {1: [0.5] * 4}, None)
+    observe = _epoch_observer(ctx, record, start_run("disabled"), {1: [0.5] * 4}, None, LiveWriter(None))
     metrics = {"epoch": 1, "train_loss": 0.1, "train_acc": train_acc, "val_loss": 0.1, "val_acc": val_acc}
     if stopped:
         with pytest.raises(StopTraining):

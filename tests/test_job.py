@@ -13,6 +13,9 @@ from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.options import resolve_config
 import runner.job
 from runner.job import JobContext, run_one
+from runner.live import LiveEpochs
+from runner.pipeline import open_store
+from store import RunStore
 
 SMALL = {"train_size": 600, "epochs": 2, "hidden_size": [16], "num_layers": 2, "batch_size": 50}
 
@@ -149,3 +152,24 @@ def test_the_job_trains_with_its_configs_schedule_augmentation_and_precision(ctx
     assert (seen["lr_schedule"], seen["augment"], seen["flip"]) == ("cosine", 2, 1)
     assert (seen["epochs"], seen["batch_size"], seen["dtypes"]) == (1, 50, {np.dtype(np.float32)})
     assert result.weights["W0"].dtype == np.float32
+
+
+def test_a_job_writes_each_epoch_into_its_live_row_as_it_ends_and_a_failed_write_never_stops_it(ctx, tmp_path):
+    store = open_store(tmp_path / "runs.db")
+    config = resolve_config({**SMALL, "epochs": 3})
+    run_id = store.claim("s", config, "me", 60)
+    in_store = []
+
+    def look(metrics):  # another connection, as the dashboard's
+        reader = RunStore(tmp_path / "runs.db", create=False, read_only=True)
+        in_store.append([e["epoch"] for e in reader.epochs(run_id)])
+        reader.close()
+
+    result = run_one(config, ctx, on_epoch=look, live=LiveEpochs(str(tmp_path / "runs.db"), run_id))
+    assert result.record.status == "finished"
+    assert in_store == [[1], [1, 2], [1, 2, 3]]
+    assert [e["val_acc"] for e in store.epochs(run_id)] == [m["val_acc"] for m in result.record.epochs]
+    assert store.get(run_id)["status"] == "running", "the record is the runner's to write"
+    unwritable = run_one(config, ctx, live=LiveEpochs(str(tmp_path / "no-such-store.db"), run_id))
+    assert unwritable.record.status == "finished" and len(unwritable.record.epochs) == 3
+    assert not (tmp_path / "no-such-store.db").exists()

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -29,7 +30,7 @@ from runner.early_stop import EarlyTermination
 from runner.job import JobContext, JobResult
 from runner.lease import Lease
 from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Bookkeeping, _peers, _worker_lost, claim_next,
-                             key_defaults, run_sweep, save_files)
+                             key_defaults, open_store, run_sweep, save_files)
 from runner.proposers import FixedProposer, Proposal
 from runner.sweep_file import expand, load_sweep
 from runner.workers import InProcessWorkers, LocalWorkers
@@ -151,6 +152,28 @@ def test_queries_succeed_while_a_sweep_is_writing(tmp_path):
     assert runner.returncode == 0
     assert queries >= 2 and seen_running >= 1
     assert n_finished(tmp_path / "runs.db") == 8
+
+
+@SWEEP_DEADLINE
+def test_the_workers_write_each_epoch_into_the_store_while_their_run_trains(tmp_path):
+    """The real runner with two loky workers: every epoch of every run reaches the store while the run is still
+    running (seen by a trigger that notes each epoch's row as it is written), before its record writes them all
+    again."""
+    spec_file = write_sweep(tmp_path, "live", {"epochs": {"value": 3}, "seed": {"values": [0, 1, 2]}})
+    open_store(tmp_path / "runs.db").close()
+    with sqlite3.connect(tmp_path / "runs.db") as raw:
+        raw.execute("CREATE TABLE written (run_id, epoch, status)")
+        raw.execute("CREATE TRIGGER note AFTER INSERT ON epochs BEGIN INSERT INTO written SELECT new.run_id, "
+                    "new.epoch, status FROM runs WHERE id = new.run_id; END")
+    out = subprocess.run(runner_cmd(spec_file, tmp_path), cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    with sqlite3.connect(tmp_path / "runs.db") as raw:
+        written = raw.execute("SELECT run_id, epoch, status FROM written").fetchall()
+        run_ids = [i for (i,) in raw.execute("SELECT id FROM runs")]
+    every_epoch = {(run_id, epoch) for run_id in run_ids for epoch in (1, 2, 3)}
+    assert len(run_ids) == 3
+    assert {(i, e) for i, e, status in written if status == "running"} == every_epoch, "written live"
+    assert {(i, e) for i, e, status in written if status == "finished"} == every_epoch, "then recorded"
 
 
 @SWEEP_DEADLINE
@@ -287,7 +310,7 @@ class ScriptedWorkers(InProcessWorkers):
     def capacity(self):
         return self.jobs
 
-    def submit(self, config, ctx, key, peers):
+    def submit(self, config, ctx, key, peers, live=None):
         assert len(self.in_flight) < self.capacity(), "a job submitted to a busy pool"
         self.calls.append((config, ctx, key, peers))
         future = Unread(self.in_flight)
@@ -299,7 +322,7 @@ class ScriptedWorkers(InProcessWorkers):
             status = self.outcomes[config["seed"]]
             result = JobResult(RunRecord(config, status, error=f"it {status}"))
         else:
-            result = super().submit(config, ctx, key, peers).result()
+            result = super().submit(config, ctx, key, peers, live).result()
         if self.meanwhile is not None:
             self.meanwhile(config)
         future.set_result(result)

@@ -79,7 +79,7 @@ def test_a_spec_names_a_sweep_file_that_exists_and_probes_the_runner_records(sec
         assert yaml.safe_load((SWEEPS / f"{spec.sweep}.yaml").read_text())["name"] == spec.sweep
     X = mnist_slice.X
     model = NeuralNetwork(resolve_config({"num_layers": 2, "hidden_size": 8}))
-    recorded = Probe().arrays(model, X[:10])
+    recorded = Probe().arrays(model, X[:10], mnist_slice.y[:10])
     assert set(spec.probes) <= set(recorded)
     assert spec.title and spec.question.endswith("?") and spec.panels
 

@@ -39,9 +39,10 @@
     document.getElementById(id).textContent = text;
   }
 
-  // Poll ``load`` and call ``show`` with what it returns whenever that changed.
-  function follow(load, show) {
-    let last = null;
+  // Poll ``load`` and call ``show`` with what it returns whenever that changed, until ``settled(value)`` says
+  // nothing more will change.
+  function follow(load, show, settled) {
+    let last = null, done = false;
     async function tick() {
       try {
         const value = await load();
@@ -50,8 +51,9 @@
           last = text;
           await show(value);
         }
+        done = settled ? settled(value) : false;
       } finally {
-        setTimeout(tick, POLL_MS);
+        if (!done) setTimeout(tick, POLL_MS);
       }
     }
     tick();
@@ -86,15 +88,21 @@
                       y: { field: "low", type: "quantitative", title: curves.metric, scale: { zero: false } },
                       y2: { field: "high" } } },
         { data: { values: curves.lines },
-          transform: [{ calculate: `datum.run_id === ${curves.best} ? 'best run' : 'other runs'`, as: "run" }],
+          transform: [{ calculate: `datum.run_id === ${curves.best} ? 'best run' : datum.status === 'running' ? ` +
+                                   "'training now' : 'other runs'", as: "run" }],
           mark: { type: "line", point: false },
           encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
                       detail: { field: "run_id" },
-                      color: { field: "run", type: "nominal", scale: { domain: ["best run", "other runs"],
-                                                                           range: ["#d62728", "#4c78a8"] } },
+                      color: { field: "run", type: "nominal", scale: { domain: ["best run", "training now", "other runs"],
+                                                                           range: ["#d62728", "#ff7f0e", "#4c78a8"] } },
                       strokeWidth: { condition: { test: `datum.run_id === ${curves.best}`, value: 3 }, value: 1 },
-                      opacity: { condition: { test: `datum.run_id === ${curves.best}`, value: 1 }, value: 0.35 },
-                      tooltip: [{ field: "run_id" }, { field: "epoch" }, { field: "value" }] } },
+                      opacity: { condition: { test: `datum.run_id === ${curves.best} || datum.status === 'running'`,
+                                              value: 1 }, value: 0.35 },
+                      tooltip: [{ field: "run_id" }, { field: "epoch" }, { field: "value" }, { field: "status" }] } },
+        { data: { values: curves.lines.filter((p) => p.status === "running") },  // each epoch of a run in training
+          mark: { type: "point", filled: true, color: "#ff7f0e", size: 30 },
+          encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
+                      tooltip: [{ field: "run_id" }, { field: "epoch" }, { field: "value" }, { field: "status" }] } },
         { data: { values: curves.stops },
           mark: { type: "point", shape: "cross", color: "black", size: 60 },
           encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
@@ -194,8 +202,9 @@
               `termination stopped a run.` + (s.best ? ` The best run, ${s.best.id}, is red.` : ""));
       await draw("progress-epochs", progressSpec(s.progress, "epochs", "epochs spent"));
       await draw("progress-time", progressSpec(s.progress, "minutes", "minutes since the first run began"));
-      const inFlight = s.in_flight.map((r) => r.id);
-      setText("in-flight", inFlight.length ? `Training now: runs ${inFlight.join(", ")}.` : "Nothing is training now.");
+      const inFlight = s.in_flight.map((r) => `${r.id} (${r.epochs_done || 0} epochs so far)`);
+      setText("in-flight", inFlight.length ? `Training now, drawn in orange: runs ${inFlight.join(", ")}.`
+                                           : "Nothing is training now.");
       if (s.parallel.names.length) {
         await draw("parallel", parallelSpec(s.parallel));
         setText("parallel-note", `${s.parallel.shown} of ${s.parallel.total} evaluated runs (${s.parallel.chosen}). ` +
@@ -205,7 +214,9 @@
         setText("parallel-note", "No hyperparameter varies across this sweep's evaluated runs yet.");
       }
       bestRuns(s.best_runs);
-      const importance = await getJSON(`/-/api/importance/${encodeURIComponent(name)}.json`);
+    });
+    // importance is refitted beside the server: each answer is its newest fit, and says whether it is current
+    follow(() => getJSON(`/-/api/importance/${encodeURIComponent(name)}.json`), async (importance) => {
       if (importance.rows.length) {
         await draw("importance", {
           width: WIDTH / 2, data: { values: importance.rows },
@@ -214,8 +225,10 @@
                       x: { field: "importance", type: "quantitative", title: "mean drop in R² when shuffled" },
                       tooltip: [{ field: "parameter" }, { field: "importance" }, { field: "std" }] } });
       }
-      setText("importance-note", importance.rows.length ? `Method: ${importance.method}.`
-                                                        : "Too few evaluated runs to rank yet.");
+      const fitted = importance.error ? importance.error
+        : importance.rows.length ? `Method: ${importance.method}; fitted on ${importance.runs} runs.`
+        : importance.current ? "Too few evaluated runs to rank yet." : "";
+      setText("importance-note", fitted + (importance.current ? "" : " Fitting the newest runs…"));
     });
     metric.addEventListener("change", async () => {
       const s = await load();
@@ -237,9 +250,14 @@
                          color: { field: "metric", type: "nominal" } } };
   }
 
-  async function run() {
-    const r = await getJSON(`/-/api/run/${main.dataset.run}.json`);
+  function run() {
+    // a run in training gains its epochs; an ended one changes no more
+    follow(() => getJSON(`/-/api/run/${main.dataset.run}.json`), showRun, (r) => r.run.status !== "running");
+  }
+
+  async function showRun(r) {
     const facts = document.querySelector("#run-facts tbody");
+    facts.innerHTML = "";
     const shown = [["sweep", r.run.sweep, `/-/sweep/${encodeURIComponent(r.run.sweep)}`], ["status", r.run.status],
                    ["proposed", r.run.proposal || r.origin], ["why it ended", r.run.error],
                    ["epochs", r.run.epochs_done], ["seconds", number(r.run.seconds, 1)],
@@ -252,6 +270,7 @@
       cell(row, value, link);
     }
     const config = document.querySelector("#run-config tbody");
+    config.innerHTML = "";
     for (const [k, v] of Object.entries(r.run.config)) {
       const row = config.insertRow();
       cell(row, k);
@@ -264,6 +283,22 @@
                                 mark: "bar", encoding: { x: { field: "epoch", type: "ordinal" },
                                                          y: { field: "seconds", type: "quantitative" } } });
     }
+    const c = r.confusion;
+    if (c) {
+      await draw("run-confusion", { width: 300, height: 300, data: { values: c.cells },
+                                    encoding: { x: { field: "predicted", type: "ordinal" },
+                                                y: { field: "true", type: "ordinal" } },
+                                    layer: [{ mark: "rect", encoding: { color: { field: "count", type: "quantitative",
+                                                                                 scale: { type: "symlog" } },
+                                                                        tooltip: [{ field: "true" }, { field: "predicted" },
+                                                                                  { field: "count" }] } },
+                                            { mark: { type: "text", fontSize: 9 },
+                                              encoding: { text: { field: "count" } } }] });
+    }
+    setText("run-confusion-note", c ? `On the ${c.images} validation images the probe keeps (never the test split).`
+                                    : r.run.probe_path ? "This run's probe file has no predictions (it was trained " +
+                                                         "before they were kept)."
+                                                       : "No probe file is kept for this run in this store.");
     const g = r.grad_norms;
     if (g && g.rows) {
       await draw("run-gradients", { width: WIDTH, height: 220, data: { values: g.rows },
