@@ -60,7 +60,7 @@ ui:  ## the dashboard at http://127.0.0.1:PORT: sweeps, curves, parallel coordin
 	$(PY) -m store $(if $(DB),--db $(DB)) serve --port $(PORT)
 
 screenshots:  ## the dashboard's pages as the browser tests see them, into docs/ (docs/store.md shows them)
-	DASHBOARD_SCREENSHOTS=docs $(PY) -m pytest -p no:cacheprovider tests/test_dashboard.py -k home_page
+	DASHBOARD_SCREENSHOTS=docs $(PY) -m pytest -p no:cacheprovider tests/test_dashboard.py -k "home_page or each_epoch or confusion"
 
 REPORT_FLAGS ?=
 BENCH_FLAGS ?=

@@ -143,7 +143,6 @@ def test_from_the_home_page_a_click_reaches_a_sweep_whose_charts_are_the_stores_
         page.wait_for_selector("#run-accuracy svg")
         facts = dict(r.split("\t", 1) for r in page.locator("#run-facts tbody tr").all_inner_texts())
         assert (facts["status"], facts["why it ended"], facts["val acc"]) == ("stopped", STOP_REASON, "0.6000")
-        browser.shot("run")
         assert browser.errors == []
         assert browser.hosts == {f"127.0.0.1:{ui.port}"}, f"a request left the machine: {browser.hosts}"
     finally:
@@ -272,7 +271,7 @@ def test_a_run_page_draws_the_confusion_matrix_of_its_probes_validation_images(t
     """A run trained by the real pipeline keeps its validation predictions in its probe file; the matrix its page
     draws, reached by clicking, is the one its weights give on those images, recomputed here with scikit-learn."""
     store = open_store(tmp_path / "runs.db")
-    config = resolve_config({**QUICK_VALUES, "train_size": 600, "epochs": 1})
+    config = resolve_config({**QUICK_VALUES, "train_size": 600, "epochs": 3})
     ctx = JobContext(sweep="one", runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled")
     summary = run_pipeline(FixedProposer("one", store, [config]), store, InProcessWorkers(), ctx, progress=False)
     run = store.get(summary.run_ids[0])
@@ -299,6 +298,7 @@ def test_a_run_page_draws_the_confusion_matrix_of_its_probes_validation_images(t
                 shown[int(cell["true"]), int(cell["predicted"])] = int(cell["count"])
         assert (shown == expected).all()
         assert f"On the {len(y_probe)} validation images" in page.inner_text("#run-confusion-note")
+        browser.shot("run")
         assert browser.errors == [] and browser.hosts == {f"127.0.0.1:{ui.port}"}
     finally:
         log = ui.stop()

@@ -7,6 +7,12 @@
   const POLL_MS = 2000;
   const WIDTH = 640;
 
+  // Epochs are whole: a short run's axis ticks each one, a long run's gets Vega's own (whole) ticks.
+  function epochAxis(rows) {
+    const last = Math.max(1, ...rows.map((r) => r.epoch));
+    return last <= 20 ? { format: "d", values: Array.from({ length: last }, (_, i) => i + 1) } : { format: "d" };
+  }
+
   async function getJSON(url) {
     const response = await fetch(url);
     if (!response.ok) throw new Error(`${url}: ${response.status}`);
@@ -79,19 +85,20 @@
 
   // -- a sweep -----------------------------------------------------------------------------------
   function curvesSpec(curves) {
+    const axis = epochAxis(curves.band);
     return {
       width: WIDTH, height: 300,
       layer: [
         { data: { values: curves.band },
           mark: { type: "area", color: "#ccc", opacity: 0.6 },
-          encoding: { x: { field: "epoch", type: "quantitative", title: "epoch" },
+          encoding: { x: { field: "epoch", type: "quantitative", title: "epoch", axis },
                       y: { field: "low", type: "quantitative", title: curves.metric, scale: { zero: false } },
                       y2: { field: "high" } } },
         { data: { values: curves.lines },
           transform: [{ calculate: `datum.run_id === ${curves.best} ? 'best run' : datum.status === 'running' ? ` +
                                    "'training now' : 'other runs'", as: "run" }],
           mark: { type: "line", point: false },
-          encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
+          encoding: { x: { field: "epoch", type: "quantitative", axis }, y: { field: "value", type: "quantitative" },
                       detail: { field: "run_id" },
                       color: { field: "run", type: "nominal", scale: { domain: ["best run", "training now", "other runs"],
                                                                            range: ["#d62728", "#ff7f0e", "#4c78a8"] } },
@@ -101,11 +108,11 @@
                       tooltip: [{ field: "run_id" }, { field: "epoch" }, { field: "value" }, { field: "status" }] } },
         { data: { values: curves.lines.filter((p) => p.status === "running") },  // each epoch of a run in training
           mark: { type: "point", filled: true, color: "#ff7f0e", size: 30 },
-          encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
+          encoding: { x: { field: "epoch", type: "quantitative", axis }, y: { field: "value", type: "quantitative" },
                       tooltip: [{ field: "run_id" }, { field: "epoch" }, { field: "value" }, { field: "status" }] } },
         { data: { values: curves.stops },
           mark: { type: "point", shape: "cross", color: "black", size: 60 },
-          encoding: { x: { field: "epoch", type: "quantitative" }, y: { field: "value", type: "quantitative" },
+          encoding: { x: { field: "epoch", type: "quantitative", axis }, y: { field: "value", type: "quantitative" },
                       tooltip: [{ field: "run_id" }, { field: "why" }] } },
       ],
     };
@@ -193,7 +200,8 @@
       const r = rows.find((row) => row.sweep === name);
       setText("sweep-counts", r ? `${r.runs} runs: ${r.finished} finished, ${r.stopped} stopped, ${r.running} ` +
               `running, ${r.failed} failed, ${r.diverged} diverged; best val acc ${number(r.best_val_acc)}; ` +
-              `${r.epochs} epochs in ${r.minutes} minutes of training.` : "No runs in this sweep yet.");
+              `${r.epochs} epochs` + (r.minutes === null ? "." : ` in ${r.minutes} minutes of training.`)
+              : "No runs in this sweep yet.");
     });
     follow(load, async (s) => {
       await draw("curves", curvesSpec(s.curves));
@@ -203,8 +211,8 @@
       await draw("progress-epochs", progressSpec(s.progress, "epochs", "epochs spent"));
       await draw("progress-time", progressSpec(s.progress, "minutes", "minutes since the first run began"));
       const inFlight = s.in_flight.map((r) => `${r.id} (${r.epochs_done || 0} epochs so far)`);
-      setText("in-flight", inFlight.length ? `Training now, drawn in orange: runs ${inFlight.join(", ")}.`
-                                           : "Nothing is training now.");
+      setText("in-flight", inFlight.length ? `Training now, drawn in orange: run${inFlight.length === 1 ? "" : "s"} ` +
+                                             `${inFlight.join(", ")}.` : "Nothing is training now.");
       if (s.parallel.names.length) {
         await draw("parallel", parallelSpec(s.parallel));
         setText("parallel-note", `${s.parallel.shown} of ${s.parallel.total} evaluated runs (${s.parallel.chosen}). ` +
@@ -242,10 +250,11 @@
 
   // -- a run -------------------------------------------------------------------------------------
   function epochChart(epochs, metrics, title) {
+    const axis = epochAxis(epochs);
     const rows = epochs.flatMap((e) => metrics.map((m) => ({ epoch: e.epoch, metric: m, value: e[m] })));
     return { width: WIDTH / 2 - 20, height: 220, data: { values: rows }, title,
              mark: { type: "line", point: true },
-             encoding: { x: { field: "epoch", type: "quantitative" },
+             encoding: { x: { field: "epoch", type: "quantitative", axis },
                          y: { field: "value", type: "quantitative", scale: { zero: false }, title: null },
                          color: { field: "metric", type: "nominal" } } };
   }
@@ -342,10 +351,11 @@
     const only = document.getElementById("differences-only");
     only.addEventListener("change", () => body.classList.toggle("differences-only", only.checked));
     const metric = document.getElementById("compare-metric");
+    const axis = epochAxis(c.curves);
     const curves = () => draw("compare-curves", {
       width: WIDTH, height: 300, data: { values: c.curves.filter((p) => p.metric === metric.value) },
       mark: { type: "line", point: true },
-      encoding: { x: { field: "epoch", type: "quantitative" },
+      encoding: { x: { field: "epoch", type: "quantitative", axis },
                   y: { field: "value", type: "quantitative", scale: { zero: false }, title: metric.value },
                   color: { field: "run_id", type: "nominal", title: "run" } } });
     metric.addEventListener("change", curves);
