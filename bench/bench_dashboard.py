@@ -10,7 +10,6 @@ printed, with the size. The issue's bar is 0.5 s per page.
 """
 import argparse
 import json
-import random
 import statistics
 import subprocess
 import sys
@@ -22,39 +21,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from large_store import EPOCHS, build  # noqa: E402
 from mlp.options import resolve_config  # noqa: E402
 from runner.pipeline import open_store  # noqa: E402
-from store import RunRecord  # noqa: E402
-
-EPOCHS = 10
-OPTIMIZERS = ("sgd", "momentum", "nag", "rmsprop", "adam", "nadam")
-
-
-def build(path, runs, sweeps, seed=0):
-    """A store of ``runs`` runs over ``sweeps`` sweeps, with EPOCHS epochs each (fewer when stopped)."""
-    rng = random.Random(seed)
-    store = open_store(path)
-    for i in range(runs):
-        config = resolve_config({"optimizer": rng.choice(OPTIMIZERS), "learning_rate": 10 ** rng.uniform(-4, -1),
-                                 "num_layers": rng.randint(1, 6), "hidden_size": rng.choice([32, 64, 128]),
-                                 "batch_size": rng.choice([16, 32, 64]), "seed": i})
-        stopped = rng.random() < 0.1
-        last = rng.choice([2, 4]) if stopped else EPOCHS
-        top = rng.uniform(0.85, 0.98)
-        epochs = [{"epoch": e, "train_loss": 1 / e, "train_acc": top * (1 - 0.5 / e), "val_loss": 1.1 / e,
-                   "val_acc": top * (1 - 0.5 / e), "val_f1": top * (1 - 0.5 / e), "learning_rate": 0.001,
-                   "seconds": 2.0} for e in range(1, last + 1)]
-        final = epochs[-1]["val_acc"]
-        store.record(f"sweep{i % sweeps}", RunRecord(
-            config, "stopped" if stopped else "finished", epochs=epochs, seconds=2.0 * last,
-            scores={"val_acc": final, "test_acc": final - 0.002, "test_f1": final - 0.003},
-            error=f"hyperband rule at epoch {last}: below the bar" if stopped else None))
-        if (i + 1) % 1000 == 0:
-            print(f"  {i + 1} runs recorded", flush=True)
-    best = store.best("val_acc", sweep="sweep0")
-    store.close()
-    return best["id"]
-
 
 def timed(url, repeats=5):
     times, size = [], 0

@@ -10,6 +10,7 @@
 """
 import argparse
 import csv
+import itertools
 import json
 import sys
 
@@ -89,8 +90,8 @@ def _table_row(run):
 def cmd_list(store, args):
     if args.sort not in RUN_COLUMNS:
         raise StoreError(f"--sort must be a run column ({', '.join(RUN_COLUMNS)}); got {args.sort!r}")
-    runs = store.runs(sweep=args.sweep, status=args.status, match=_match(args.filter), sort=args.sort,
-                      descending=args.sort in METRICS, limit=args.limit)
+    runs = store.iter_runs(sweep=args.sweep, status=args.status, match=_match(args.filter), sort=args.sort,
+                           descending=args.sort in METRICS, limit=args.limit)
     if args.json:
         for run in runs:
             print(json.dumps(dict(run)))
@@ -101,9 +102,30 @@ def cmd_list(store, args):
         writer.writerow(header)
         writer.writerows(_table_row(run) for run in runs)
         return
-    from tabulate import tabulate  # noqa: PLC0415 - only the table needs it
+    _print_table(header, (_table_row(run) for run in runs))
 
-    print(tabulate([_table_row(run) for run in runs], headers=header, tablefmt="simple", disable_numparse=True))
+
+TABLE_BLOCK = 200  # rows that set a listing's column widths before its first line is printed
+
+
+def _print_table(header, rows):
+    """Left-aligned columns two spaces apart, under the header and its rule, printed as the rows are read: a
+    listing of 100,000 runs starts at once. The header and the first rows set the widths; a longer value later
+    shifts only its own row. (tabulate would align every row, but only once it has read them all.)"""
+    first = [[_text(c) for c in row] for row in itertools.islice(rows, TABLE_BLOCK)]
+    widths = [max(len(r[i]) for r in [list(header), *first]) for i in range(len(header))]
+
+    def line(cells):
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    print(line(header))
+    print(line("-" * w for w in widths))
+    for row in itertools.chain(first, ([_text(c) for c in row] for row in rows)):
+        print(line(row))
+
+
+def _text(value):
+    return "" if value is None else str(value)
 
 
 def cmd_compare(store, args):

@@ -76,10 +76,7 @@ class Bookkeeping:
         """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today."""
         if self.repeat:
             return set(self.recorded)
-        runs = self.store.done_runs(self.sweep)
-        if self.rerun_before is not None:
-            runs = [r for r in runs if (r.ended_at or 0) >= self.rerun_before]
-        return {r.config_hash for r in runs} | self.recorded
+        return self.store.done_keys(self.sweep, ended_since=self.rerun_before) | self.recorded
 
     def flying(self):
         return {proposal.key for proposal, _ in self.in_flight.values()}

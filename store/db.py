@@ -14,6 +14,7 @@ import contextlib
 import errno
 import functools
 import hashlib
+import inspect
 import json
 import os
 import sqlite3
@@ -52,14 +53,22 @@ def config_hash(config, defaults=None):
 
 def _one_line_errors(method):
     """SQLite errors after opening (a lock held too long, a corrupt page, a full or read-only disk) become
-    one-line StoreErrors."""
+    one-line StoreErrors, also those met while a method's generator is read."""
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            result = method(self, *args, **kwargs)
         except sqlite3.DatabaseError as exc:
             raise _store_error(self.path, exc) from None
+        return _guarded_items(self.path, result) if inspect.isgenerator(result) else result
     return wrapper
+
+
+def _guarded_items(path, items):
+    try:
+        yield from items
+    except sqlite3.DatabaseError as exc:
+        raise _store_error(path, exc) from None
 
 
 SQLITE_READONLY, SQLITE_FULL = 8, 13  # primary result codes (sqlite3 names them only from Python 3.11)

@@ -133,6 +133,17 @@ def m010_runs_flat(db):
     flat_view(db, _OPTIONS_V10)
 
 
+@migration
+def m011_indexes(db):
+    """What a store of 100,000 runs is asked most, answered from indexes: a sweep's runs by status (the counts,
+    the runs in flight, a resume), the best finished run by validation accuracy or test F1, and every run sorted
+    by either (a listing's first lines come before the rest is sorted)."""
+    db["runs"].create_index(["sweep", "status"], if_not_exists=True)
+    for metric in ("val_acc", "test_f1"):
+        db["runs"].create_index(["status", metric], if_not_exists=True)
+        db["runs"].create_index([metric], if_not_exists=True)
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:

@@ -8,9 +8,14 @@ from .run import EPOCH_COLUMNS, FINAL, METRICS, PATHS, RUN_COLUMNS, Run, Status
 
 
 class Queries:
-    def runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
-             limit=None, fields=None, ids=None):
-        """Runs (Run values), oldest first unless ``sort`` says.
+    def runs(self, *args, **kwargs):
+        """iter_runs, as a list."""
+        return list(self.iter_runs(*args, **kwargs))
+
+    def iter_runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
+                  limit=None, fields=None, ids=None):
+        """Runs (Run values), oldest first unless ``sort`` says, read as they are iterated: a long listing's
+        first lines come at once.
 
         ``status``: one Status (or its name) or several; ``match``: {run column or config option: value};
         ``has``: a metric the runs must have; ``sort``: a run column (ties go by id); ``fields``: only these
@@ -43,10 +48,12 @@ class Queries:
         select = "*" if fields is None else ", ".join(_column(f) for f in fields)
         rows = self.db["runs"].rows_where(" AND ".join(clauses) or None, args, select=select, order_by=order,
                                           limit=limit)
-        if fields is not None:
-            return [{**row, **({"config": json.loads(row["config"])} if "config" in row else {})} for row in rows]
-        return [Run(**{**row, "status": Status(row["status"]), "config": json.loads(row["config"]),
-                       **{p: self.resolve(row[p]) for p in PATHS}}) for row in rows]
+        for row in rows:
+            if fields is not None:
+                yield {**row, **({"config": json.loads(row["config"])} if "config" in row else {})}
+            else:
+                yield Run(**{**row, "status": Status(row["status"]), "config": json.loads(row["config"]),
+                             **{p: self.resolve(row[p]) for p in PATHS}})
 
     def get(self, run_id):
         rows = self.runs(match={"id": run_id})
@@ -57,12 +64,13 @@ class Queries:
         rows = self.runs(sweep=sweep, key=self.key(config), sort="repeat", descending=True, limit=1)
         return rows[0] if rows else None
 
-    def done_runs(self, sweep):
-        """The sweep's runs that need no rerun: finished, diverged or stopped by early termination.
-
-        'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
+    def done_keys(self, sweep, ended_since=None):
+        """The keys of the sweep's runs that need no rerun: finished, diverged or stopped by early termination
+        (``ended_since``: a time; only those that ended since). Read alone, so a resume of a large sweep parses
+        no configuration. 'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
         """
-        return self.runs(sweep=sweep, status=FINAL)
+        return {r["config_hash"] for r in self.iter_runs(sweep=sweep, status=FINAL, fields=("config_hash", "ended_at"))
+                if (r["ended_at"] or 0) >= (ended_since or 0)}
 
     def best(self, metric="test_f1", sweep=None, lowest=False, match=None):
         """The finished run with the highest (or lowest) ``metric``, among those matching ``match``."""

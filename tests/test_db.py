@@ -306,7 +306,7 @@ def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_
     assert stored == [str(Path("runs") / "s" / "a.npy"), str(outside)]
 
 
-def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_path):
+def test_find_and_done_keys_keep_to_their_sweep_and_done_keys_to_final_runs(tmp_path):
     """The same configuration in two sweeps is two runs; a run being trained or failed (rerun on resume) is not done."""
     store = RunStore(tmp_path / "runs.db")
     config, failed, running = (resolve_config({"seed": seed}) for seed in (0, 1, 2))
@@ -316,8 +316,9 @@ def test_find_and_done_runs_keep_to_their_sweep_and_done_runs_to_final_ones(tmp_
         store.record(sweep, as_record(each, {"status": status, "epochs": []}))
     assert store.claim("a", running, "me", 60) is not None  # claimed, nothing recorded yet
     assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
-    assert [(r["id"], r["status"]) for r in store.done_runs("a")] == [(ids["a", "finished"], "finished")]
-    assert [(r["id"], r["status"]) for r in store.done_runs("b")] == [(ids["b", "diverged"], "diverged")]
+    assert store.done_keys("a") == {store.key(config)} and store.done_keys("b") == {store.key(config)}
+    assert store.done_keys("a", ended_since=time.time() + 1) == set(), "none ended since"
+    assert store.done_keys("c") == set()
 
 
 def test_a_record_holds_only_how_a_run_ended_and_numpy_numbers_are_stored_as_numbers(tmp_path):
@@ -523,7 +524,7 @@ def test_status_queries_use_placeholders_so_one_status_or_several_work(tmp_path)
     assert [r["status"] for r in store.runs(status="stopped")] == ["stopped"]
     assert [r["status"] for r in store.runs(status=("stopped",))] == ["stopped"]
     assert [r["status"] for r in store.runs(status=["finished", "failed"])] == ["finished", "failed"]
-    assert [r["config"]["seed"] for r in store.done_runs("s")] == [0, 1]
+    assert store.done_keys("s") == {store.key(resolve_config({"seed": seed})) for seed in (0, 1)}
     assert store.status_counts("s") == {("s", "failed"): 1, ("s", "finished"): 1, ("s", "stopped"): 1}
 
 
