@@ -62,9 +62,11 @@ def _importance(path, sweep, state):
         def refit():
             try:
                 fit["answer"] = _read(path, lambda store: data.importance(store, sweep))
-            except StoreError as exc:
-                fit["answer"] = {"error": str(exc)}
-            fit["fitted"], fit["fitting"] = state, None
+            except Exception as exc:  # noqa: BLE001 - said on the page in place of the ranking, not lost in a thread
+                fit["answer"] = {"method": data.IMPORTANCE_METHOD, "runs": 0, "rows": [],
+                                 "error": f"importance could not be fitted: {exc}"}
+            finally:
+                fit["fitted"], fit["fitting"] = state, None
 
         _FITTER.submit(refit)
     answer = fit["answer"] or {"method": data.IMPORTANCE_METHOD, "runs": 0, "rows": []}

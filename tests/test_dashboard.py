@@ -238,6 +238,12 @@ def test_importance_is_refitted_beside_the_server_and_each_answer_says_whether_i
     assert (stale["rows"], stale["current"], stale["runs"]) == (fitted["rows"], False, 4)
     app._FITTER.submit(lambda: None).result()
     assert app._importance(path, "demo", changed)["runs"] == 5
+    gone = str(tmp_path / "gone.db")
+    app._importance(gone, "demo", state)
+    app._FITTER.submit(lambda: None).result()
+    failed = app._importance(gone, "demo", state)
+    assert failed["rows"] == [] and failed["current"], "a fit that fails is said, and not tried again unchanged"
+    assert failed["error"].startswith(f"importance could not be fitted: no run store at {gone}")
 
 
 @IN_A_BROWSER
