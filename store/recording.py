@@ -12,6 +12,11 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def _epoch_row(run_id, metrics):
+    """One epoch's metrics as its row of the epochs table (a metric it lacks is NULL)."""
+    return {"run_id": run_id, **{k: _plain(metrics.get(k)) for k in EPOCH_COLUMNS if k != "run_id"}}
+
+
 class Recording:
     def add_sweep(self, name, spec):
         with self._immediate():
@@ -45,8 +50,7 @@ class Recording:
                 run_id = row["id"]
                 self.db["runs"].update(run_id, fields)
             self.db.execute("DELETE FROM epochs WHERE run_id = ?", [run_id])
-            self.db["epochs"].insert_all([{"run_id": run_id, **{k: _plain(e.get(k)) for k in EPOCH_COLUMNS
-                                                                 if k != "run_id"}} for e in record.epochs])
+            self.db["epochs"].insert_all([_epoch_row(run_id, e) for e in record.epochs])
         return run_id
 
     def record_epoch(self, run_id, metrics):
@@ -58,8 +62,7 @@ class Recording:
                 return False
             epoch = metrics["epoch"]
             self.db.execute("DELETE FROM epochs WHERE run_id = ? AND epoch >= ?", [run_id, epoch])
-            self.db["epochs"].insert({"run_id": run_id, **{k: _plain(metrics.get(k)) for k in EPOCH_COLUMNS
-                                                           if k != "run_id"}})
+            self.db["epochs"].insert(_epoch_row(run_id, metrics))
             self.db["runs"].update(run_id, {"epochs_done": epoch})
         return True
 
