@@ -48,7 +48,7 @@ JOBS ?= 2
 sweep:  ## run a sweep file in parallel, resumably: make sweep SWEEP=sweeps/x.yaml JOBS=2
 	$(PY) -m runner $(SWEEP) --jobs $(JOBS)
 
-search:  ## the 160-run hyperparameter search of report 2.2 (method bayes; about 8 minutes on 2 cores)
+search:  ## the 120-run search of report 2.2 over the training recipe, which finds best_model.npy (about 25 minutes on 2 cores)
 	$(PY) -m runner sweeps/search.yaml --jobs $(JOBS)
 
 runs:  ## the 20 best runs in the store by validation accuracy
@@ -88,7 +88,7 @@ bench:  ## one step against its matmuls; epochs and 3-epoch processes against sc
 	$(PY) bench/bench_sweep.py
 	$(PY) bench/bench_coop.py
 
-bench-search:  ## the search against Optuna's at equal epochs, 5 seeds on the full split (hours; BENCH_FLAGS=--quick for minutes)
+bench-search:  ## the search against Optuna's TPE + Hyperband at equal epochs, 3 seeds on 20,000 training images (about an hour; BENCH_FLAGS=--quick for minutes)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/bench_search.py $(BENCH_FLAGS)
 

@@ -3,6 +3,7 @@ from cli import InputError, OneLineParser, add_job_options, one_line_errors, run
 from mlp.data import check_available
 from runner.job import JobContext
 from runner.pipeline import open_store
+from runner.budgets import in_run_rule
 from runner.sweep_file import datasets, load_sweep
 from runner.workers import BACKENDS, workers
 
@@ -34,7 +35,7 @@ def main(argv=None):
         for dataset in datasets(spec):
             check_available(dataset, args.data_dir)
         store = open_store(args.db)
-        ctx = JobContext.from_args(args, spec["name"], spec.get("early_terminate"))
+        ctx = JobContext.from_args(args, spec["name"], in_run_rule(spec))
         if args.backend == "wandb":
             from runner.wandb_agent import run_agent  # noqa: PLC0415
 

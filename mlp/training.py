@@ -7,8 +7,8 @@ import math
 import time
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
+from .augment import flip_images, shift_images, warp_images
 from .inputs import as_inputs
 from .objective_functions import one_hot
 from .options import resolve_config
@@ -19,34 +19,11 @@ class Diverged(ArithmeticError):
     """The training loss stopped being finite."""
 
 
-def shift_images(X, max_shift, rng, side=28):
-    """Move each (side*side) image by up to ``max_shift`` pixels each way, filling with 0.
-
-    Each image's window is picked out of a view of every window of its padded
-    copy: one gather, several times faster than indexing rows and columns.
-    """
-    b = X.shape[0]
-    dy, dx = rng.integers(0, 2 * max_shift + 1, size=(2, b))
-    padded = np.zeros((b, side + 2 * max_shift, side + 2 * max_shift), X.dtype)
-    padded[:, max_shift:max_shift + side, max_shift:max_shift + side] = X.reshape(b, side, side)
-    windows = sliding_window_view(padded, (side, side), axis=(1, 2))  # (b, 2s+1, 2s+1, side, side)
-    return windows[np.arange(b), dy, dx].reshape(b, side * side)
-
-
-def flip_images(X, rng, side=28):
-    """Mirror each (side*side) image left-right with probability 1/2."""
-    b = X.shape[0]
-    images = X.reshape(b, side, side).copy()
-    flipped = rng.random(b) < 0.5
-    images[flipped] = images[flipped, :, ::-1]
-    return images.reshape(b, side * side)
-
-
 def fit(model, X, y, X_val=None, y_val=None, on_epoch=None, on_step=None, rng=None, **overrides):
     """Train ``model`` in place as its config says; returns one metrics dict per epoch.
 
-    Every setting comes from ``model.config`` (epochs, batch_size, lr_schedule, augment, flip,
-    dropout, seed), as scikit-learn's ``fit`` reads them from the estimator; ``overrides`` names
+    Every setting comes from ``model.config`` (epochs, batch_size, lr_schedule, augment,
+    rotate, elastic, flip, dropout, seed), as scikit-learn's ``fit`` reads them from the estimator; ``overrides`` names
     options to change for this call only (``NeuralNetwork.train``'s explicit arguments). Each step's
     learning rate is the schedule's pure function of the step, handed to the optimizer's step.
     Shuffling, augmentation and dropout draw from ``rng`` (None: a generator of the config's seed);
@@ -57,7 +34,8 @@ def fit(model, X, y, X_val=None, y_val=None, on_epoch=None, on_step=None, rng=No
     warnings on the way there are silenced: the check is the report).
     """
     settings = resolve_config({**model.config, **overrides})
-    epochs, batch_size, augment, flip = (settings[k] for k in ("epochs", "batch_size", "augment", "flip"))
+    epochs, batch_size, augment, rotate, elastic, flip = (settings[k] for k in ("epochs", "batch_size", "augment",
+                                                                               "rotate", "elastic", "flip"))
     rng = np.random.default_rng(settings["seed"]) if rng is None else rng
     X = as_inputs(X, model.dtype)
     Y = one_hot(y, model.output_size, model.dtype)
@@ -75,6 +53,7 @@ def fit(model, X, y, X_val=None, y_val=None, on_epoch=None, on_step=None, rng=No
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
                 Xb = shift_images(X[idx], augment, rng) if augment else X[idx]
+                Xb = warp_images(Xb, rng, rotate, elastic) if rotate or elastic else Xb
                 Xb = flip_images(Xb, rng) if flip else Xb
                 learning_rate = lr_at(settings["learning_rate"], step, total_steps)
                 loss, logits = model.train_step(Xb, Y[idx], rng, learning_rate)

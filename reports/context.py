@@ -55,5 +55,5 @@ class BuildContext:
             return
         for dataset in sorted({c["dataset"] for c in configs} if configs else datasets(spec)):
             check_available(dataset, self.data_dir)  # a missing data folder fails before any run
-        job = dataclasses.replace(self.job, sweep=spec["name"], early_terminate=spec.get("early_terminate"))
+        job = dataclasses.replace(self.job, sweep=spec["name"])
         run_sweep(spec, self.store, LocalWorkers(self.jobs), job, progress=self.progress, configs=configs)

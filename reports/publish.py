@@ -47,11 +47,19 @@ def check_shipped_model(store, model):
     return run
 
 
+def probed_sweeps():
+    """The sweeps whose probe files a section reads (its SPEC names probe arrays)."""
+    from .sections import SECTIONS  # noqa: PLC0415 - the sections import this package's modules
+
+    return sorted({module.SPEC.sweep for module in SECTIONS.values() if module.SPEC.probes})
+
+
 def copy_probes(store, folder):
-    """Each run's probe file still at hand, copied to probes/<run id>.npz in ``folder`` -> {run id: its path
-    relative to ``folder``}."""
+    """The probe files the sections read (of the runs of ``probed_sweeps``) still at hand, copied to
+    probes/<run id>.npz in ``folder`` -> {run id: its path relative to ``folder``}. A search's hundreds of probe
+    files stay out: no section reads them."""
     kept = {}
-    for run in store.runs():
+    for run in (run for sweep in probed_sweeps() for run in store.runs(sweep=sweep)):
         if run["probe_path"] and Path(run["probe_path"]).is_file():
             kept[run["id"]] = f"probes/{run['id']}.npz"
             (folder / "probes").mkdir(exist_ok=True)

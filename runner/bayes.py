@@ -3,7 +3,10 @@
 Multi-fidelity, as BOHB is: a random forest learns the sweep's metric from a configuration and the
 epoch it was measured at, so the partial curves of the runs early termination stopped teach it as
 much as the finished runs do. The ``epochs`` option is the fidelity, not a choice: every proposal
-takes the most epochs the space allows, and early termination cuts the ones that fall behind.
+takes the most epochs the space allows, and early termination cuts the ones that fall behind. With
+``fidelity: budgets`` (runner.budgets) a proposal takes the smallest budget instead, promotion takes it
+further, and the forest learns, as BOHB's model does, only from the results at the largest budget where
+MIN_BUDGET_RUNS runs have ended: what a shift or a schedule does in 5 epochs is not what it does in 60.
 Candidates are random draws from the sweep's distributions and one-option changes of the best runs
 so far; the forest's prediction at full length plus half its spread across trees (an upper confidence
 bound) picks among them, and a share of plain draws keeps it from locking onto one region. A sweep
@@ -18,6 +21,7 @@ from sklearn.ensemble import RandomForestRegressor
 
 from mlp.options import resolve_config
 
+from .budgets import budgets
 from .sweep_file import random_configs, sample_parameter
 
 FIDELITY = "epochs"
@@ -30,6 +34,7 @@ EXPLORATION = 0.5  # the weight of the trees' spread; 0.5 and a RANDOM_SHARE of 
 EPSILON = 1e-4
 LOG_STEP = 1.0  # a changed log-range option moves by exp(N(0, LOG_STEP)), staying near its parent
 RANDOM_SHARE = 0.1  # of the model's proposals, this share are plain draws (as SMAC interleaves them): no lock-in
+MIN_BUDGET_RUNS = 8  # with budgets, the model learns from the largest budget with this many results
 
 
 @dataclass
@@ -40,6 +45,7 @@ class Curve:
     config: dict
     values: list  # the metric at epochs 1, 2, ...; None where it was not measured (a diverged epoch)
     diverged: bool = False
+    sweep: str = None
 
 
 @dataclass
@@ -112,9 +118,11 @@ def features(parameters, values):
     return row
 
 
-def _at_full_length(parameters, values):
-    longest = full_length(parameters)
-    return values if longest is None else {**values, FIDELITY: longest}
+def _at_start(spec, values):
+    """A new configuration's length: the smallest budget when budgets are runs, else the most the space allows."""
+    ladder = budgets(spec)
+    start = ladder[0] if ladder else full_length(spec["parameters"])
+    return values if start is None else {**values, FIDELITY: start}
 
 
 def _changed(parameters, values, rng):
@@ -144,23 +152,36 @@ def from_utility(u, goal):
     return math.exp(-u) if goal == "minimize" else 1.0 - math.exp(-u)
 
 
-class Model:
-    """The forest over (configuration, log epoch) -> utility of the metric."""
+def model_budget(spec, curves):
+    """With budgets, the budget the model learns from: the largest at which MIN_BUDGET_RUNS runs have ended (the
+    smallest until then); None without budgets (every epoch of every run teaches it)."""
+    ladder = budgets(spec)
+    if ladder is None:
+        return None
+    ended = [c.config[FIDELITY] for c in curves if c.diverged or len(c.values) == c.config[FIDELITY]]
+    return max((b for b in ladder if ended.count(b) >= MIN_BUDGET_RUNS), default=ladder[0])
 
-    def __init__(self, parameters, curves, goal, rng):
-        self.parameters = parameters
+
+class Model:
+    """The forest over (configuration, log epoch) -> utility of the metric. ``budget``: learn only the results of
+    the runs of that budget, each at its last epoch (an earlier one is midway through its schedule)."""
+
+    def __init__(self, parameters, curves, goal, rng, budget=None):
+        self.parameters, self.budget = parameters, budget
         self.longest = full_length(parameters) or max(len(c.values) for c in curves)
+        if budget is not None:
+            curves = [c for c in curves if c.config[FIDELITY] == budget]
         X, y = [], []
         measured = [utility(v, goal) for c in curves for v in c.values if v is not None]
         worst = min(measured) if measured else 0.0
         for curve in curves:
             row = features(parameters, curve.config)
             for epoch, value in enumerate(curve.values, start=1):
-                if value is not None:
+                if value is not None and not (budget and (curve.diverged or epoch < len(curve.values))):
                     X.append(row + [self._fidelity(epoch)])
                     y.append(utility(value, goal))
-            if curve.diverged:  # as bad as anything seen, at the epoch it blew up
-                X.append(row + [self._fidelity(max(len(curve.values), 1))])
+            if curve.diverged:  # as bad as anything seen, at the epoch it blew up (with a budget: at that budget)
+                X.append(row + [self._fidelity(budget or max(len(curve.values), 1))])
                 y.append(worst)
         self.points, self.runs = len(y), len(curves)
         self.forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, max_features=0.5,
@@ -182,13 +203,13 @@ def propose(spec, curves, count, rng, is_new=lambda values: True):
     values ``is_new`` accepts (the caller's: not run, nor running, already)."""
     params = spec["parameters"]
     if len(curves) < N_RANDOM_START or not any(v is not None for c in curves for v in c.values):
-        default = _at_full_length(params, default_values(params, rng))
+        default = _at_start(spec, default_values(params, rng))
         first = [Proposal(default, "default: the trainer's own configuration, tried first")] if is_new(default) else []
-        draws = map(partial(_at_full_length, params), random_configs(spec, count - len(first), rng))
+        draws = map(partial(_at_start, spec), random_configs(spec, count - len(first), rng))
         return first + [Proposal(values, f"random start: a draw from the space ({len(curves)} of {N_RANDOM_START} "
                                          f"runs reported)") for values in draws if is_new(values)]
     goal = spec.get("metric", {}).get("goal", "maximize")
-    model = Model(params, curves, goal, rng)
+    model = Model(params, curves, goal, rng, model_budget(spec, curves))
     mean, _ = model.predict([c.config for c in curves])
     parents = [curves[i] for i in np.argsort(-mean)[:N_PARENTS]]
     candidates = [(values, "a draw from the space") for values in random_configs(spec, N_CANDIDATES, rng)]
@@ -197,7 +218,7 @@ def propose(spec, curves, count, rng, is_new=lambda values: True):
         for _ in range(N_CHANGES):
             child, name = _changed(params, raw, rng)
             candidates.append((child, f"run {parent.run_id} with {name} changed"))
-    candidates = [(_at_full_length(params, values), origin) for values, origin in candidates]
+    candidates = [(_at_start(spec, values), origin) for values, origin in candidates]
     mean, spread = model.predict([values for values, _ in candidates])
     score = mean + EXPLORATION * spread
     sources = {False: iter(np.argsort(-score)), True: iter(rng.permutation(N_CANDIDATES))}  # the first are draws
@@ -214,6 +235,7 @@ def propose(spec, curves, count, rng, is_new=lambda values: True):
         seen.add(fingerprint)
         why = "a plain draw from the space" if plain else f"model: {origin}"
         chosen.append(Proposal(values, f"{why}, predicted {from_utility(mean[i], goal):.4f} (at best "
-                                       f"{from_utility(score[i], goal):.4f}) at {model.longest} epochs, from "
+                                       f"{from_utility(score[i], goal):.4f}) at {model.budget or model.longest} "
+                                       f"epochs, from "
                                        f"{model.points} epochs of {model.runs} runs"))
     return chosen

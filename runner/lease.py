@@ -36,9 +36,10 @@ class Lease:
         except StoreError:  # the store is what failed: the leases lapse by themselves
             pass
 
-    def claim(self, sweep, config, rerun_before=None, repeat=False, proposal=None):
+    def claim(self, sweep, config, rerun_before=None, repeat=False, proposal=None, promoted_from=None):
         """-> run id, or None when the run is done or held by another live runner (never, with ``repeat``)."""
-        return self.store.claim(sweep, config, self.owner, self.seconds, rerun_before, repeat, proposal)
+        return self.store.claim(sweep, config, self.owner, self.seconds, rerun_before, repeat, proposal,
+                                promoted_from)
 
     def _beat(self):
         try:

@@ -11,6 +11,7 @@ then the row, so a kill between the two leaves a rerun, never a row without its 
 worker killed mid-run loses only its own run, which is sent again; a configuration whose
 worker dies MAX_DEATHS_PER_RUN times is recorded failed.
 """
+import dataclasses
 import json
 import time
 from collections import Counter, deque
@@ -26,6 +27,7 @@ from mlp.files import file_sha256, remove_orphans, save_atomically, unwritable
 from mlp.options import resolve_config
 from store import RunRecord, RunStore, Status, StoreError
 
+from .budgets import in_run_rule
 from .early_stop import EarlyTermination
 from .job import JobContext
 from .lease import Lease
@@ -152,9 +154,10 @@ def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=Fa
 
     ``configs``, resolved configurations, replaces the spec's own expansion where the
     runs are chosen by a rule no sweep file can state (report 2.10 picks them from results).
-    ``rerun`` trains the sweep's finished, diverged and stopped configurations again.
+    ``rerun`` trains the sweep's finished, diverged and stopped configurations again. The jobs judge themselves
+    by the spec's in-run rule, whatever ``ctx`` says.
     """
-    ctx = ctx or JobContext(sweep=spec["name"])
+    ctx = dataclasses.replace(ctx or JobContext(sweep=spec["name"]), early_terminate=in_run_rule(spec))
     proposer = proposer_for(spec, store, 2 * pool.capacity(), configs)
     store.add_sweep(spec["name"], spec if configs is None else {**spec, "configs": configs})
     return run_pipeline(proposer, store, pool, ctx, progress, rerun_before=time.time() if rerun else None)
@@ -169,7 +172,8 @@ def claim_next(proposer, book, lease):
         proposal = book.waiting.popleft()
         if proposal.key in flying or proposal.key in book.recorded:
             continue
-        run_id = lease.claim(book.sweep, proposal.config, book.rerun_before, book.repeat, proposal.reason)
+        run_id = lease.claim(book.sweep, proposal.config, book.rerun_before, book.repeat, proposal.reason,
+                             proposal.promoted_from)
         if run_id is not None:
             return proposal, run_id
     return None

@@ -14,6 +14,7 @@ from mlp.options import ConfigError, resolve_config
 from store import Status
 
 from . import bayes
+from .budgets import Result, budgets, promotions
 from .sweep_file import sweep_seed
 
 
@@ -23,6 +24,7 @@ class Proposal(NamedTuple):
     config: dict
     key: str
     reason: str = None
+    promoted_from: int = None  # the run whose rank at the budget below earned it (runner.budgets)
 
 
 class FixedProposer:
@@ -71,17 +73,45 @@ class BayesProposer:
     def curves(self):
         """What the model learns from: this sweep's recorded runs, and with ``warm_start`` every other recorded
         run in the store whose configuration lies in this sweep's space (its dataset is one of the options)."""
-        metric = self.spec.get("metric", {}).get("name", "val_acc")
-        rows = self.store.curves(metric, None if self.spec.get("warm_start") else [self.sweep])
-        return [bayes.Curve(r["id"], r["config"], r["values"], r["status"] == Status.DIVERGED) for r in rows
-                if r["sweep"] == self.sweep or could_propose(self.spec["parameters"], r["config"])]
+        rows = self.store.curves(self.metric, None if self.spec.get("warm_start") else [self.sweep])
+        return [bayes.Curve(r["id"], r["config"], r["values"], r["status"] == Status.DIVERGED, r["sweep"])
+                for r in rows if r["sweep"] == self.sweep or could_propose(self.spec["parameters"], r["config"])]
+
+    @property
+    def metric(self):
+        return self.spec.get("metric", {}).get("name", "val_acc")
 
     def propose(self, done):
-        """New configurations, none done or held by a runner now, up to what is left of ``run_cap``."""
+        """New configurations, none done or held by a runner now, up to what is left of ``run_cap``: with budgets,
+        the promotions that are due first, then the model's."""
         taken = done | self.store.held_keys(self.sweep)
         left = self.spec["run_cap"] - len(taken)
         if left <= 0:
             return []
+        curves = self.curves()
+        batch = self._promotions(curves, taken)[:min(left, self.batch_size)]
+        wanted = min(left, self.batch_size) - len(batch)
+        return batch + (self._model_proposals(curves, taken | {p.key for p in batch}, wanted) if wanted else [])
+
+    def _promotions(self, curves, taken):
+        """The sweep's runs whose rank at their budget earns the next one, not yet run there (runner.budgets)."""
+        ladder = budgets(self.spec)
+        if ladder is None:
+            return []
+        goal = self.spec.get("metric", {}).get("goal", "maximize")
+        results = [Result(c.run_id, c.config, c.config["epochs"], None if c.diverged else c.values[-1])
+                   for c in curves if c.sweep == self.sweep and (c.diverged or len(c.values) == c.config["epochs"])]
+        batch = []
+        for promotion in promotions(results, ladder, self.spec["early_terminate"]["eta"], goal):
+            config = {**promotion.result.config, "epochs": promotion.budget}
+            key = self.store.key(config)
+            if key not in taken:
+                taken = taken | {key}
+                batch.append(Proposal(config, key, promotion.reason(self.metric), promotion.result.run_id))
+        return batch
+
+    def _model_proposals(self, curves, taken, count):
+        """``count`` configurations the model proposes, none of them ``taken``."""
 
         def is_new(values):
             try:
@@ -90,7 +120,7 @@ class BayesProposer:
                 return False
 
         batch = []
-        for proposal in bayes.propose(self.spec, self.curves(), min(left, self.batch_size), self.rng, is_new):
+        for proposal in bayes.propose(self.spec, curves, count, self.rng, is_new):
             config = resolve_config(proposal.values)
             if all(config != p.config for p in batch):
                 batch.append(Proposal(config, self.store.key(config), proposal.reason))

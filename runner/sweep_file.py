@@ -5,10 +5,11 @@ The same file works with ``wandb sweep`` online. Supported: ``method``
 {type: hyperband|median, min_iter, eta}, and per parameter ``value``,
 ``values``, or ``min``/``max`` with a ``distribution`` (uniform, int_uniform,
 log_uniform_values, log_uniform, q_uniform). Random draws are seeded by the
-sweep name, so a rerun proposes the same configurations and resumes. Two
+sweep name, so a rerun proposes the same configurations and resumes. Three
 extensions are ours, and W&B's schema refuses them: ``early_terminate`` of type
-``median``, and ``warm_start: true`` (``method: bayes`` then learns from the
-store's earlier runs in the same space too; the W&B backend leaves it out).
+``median``; ``warm_start: true`` (``method: bayes`` then learns from the
+store's earlier runs in the same space too); and ``fidelity: budgets`` (each value of ``epochs`` is a budget,
+a run of its own promoted from the one below: runner.budgets). The W&B backend leaves the last two out.
 """
 import hashlib
 import itertools
@@ -21,8 +22,10 @@ from mlp.errors import InputError
 from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 
+from .budgets import FIDELITIES
+
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform")
-OUR_KEYS = {"warm_start"}  # not in W&B's schema, which refuses keys it does not know
+OUR_KEYS = {"warm_start", "fidelity"}  # not in W&B's schema, which refuses keys it does not know
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
                   "early_terminate", "command", "project", "entity"} | OUR_KEYS
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
@@ -76,6 +79,7 @@ def validate(spec):
     if not method.takes_ranges and any(_is_range(r) for r in params.values()):
         raise SweepError(f"method {spec['method']} needs value or values for every parameter, not min/max")
     _validate_early_terminate(spec.get("early_terminate"))
+    _validate_fidelity(spec, method)
     if "warm_start" in spec and (spec["warm_start"] not in (True, False) or not method.warm_start):
         raise SweepError(f"warm_start must be true or false, and needs method "
                          f"{' or '.join(m for m in methods if methods[m].warm_start)}; got {spec['warm_start']!r} "
@@ -137,6 +141,20 @@ def _validate_early_terminate(block):
         raise SweepError(f"early_terminate.min_iter must be a positive integer; got {min_iter!r}")
     if not isinstance(eta, (int, float)) or eta <= 1:
         raise SweepError(f"early_terminate.eta must be a number > 1; got {eta!r}")
+
+
+def _validate_fidelity(spec, method):
+    fidelity = spec.get("fidelity", "epochs")
+    if fidelity not in FIDELITIES:
+        raise SweepError(f"fidelity must be one of {', '.join(FIDELITIES)}; got {fidelity!r}")
+    if fidelity != "budgets":
+        return
+    epochs = spec["parameters"].get("epochs", {})
+    if method.expands or (spec.get("early_terminate") or {}).get("type") != "hyperband" or \
+            len(set(epochs.get("values", []))) < 2:
+        raise SweepError("fidelity: budgets needs a method that proposes as it goes (bayes), early_terminate of type "
+                         "hyperband (its eta: the share promoted) and epochs: {values: [...]} with at least two "
+                         "budgets")
 
 
 def datasets(spec):

@@ -17,14 +17,16 @@ def owner_id():
 
 
 class Claims:
-    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None, repeat=False, proposal=None):
+    def claim(self, sweep, config, owner, lease_seconds, rerun_before=None, repeat=False, proposal=None,
+              promoted_from=None):
         """Take (sweep, config) for ``owner`` as running -> its run id, or None if it is not free.
 
         Free: never run, failed, or running under a lease that lapsed (or whose holder on this
         machine is gone, or that ``owner`` holds). A final run is free only for an explicit
         rerun (``rerun_before``: a time), and only if it ended before that time. With ``repeat``
         nothing is refused: a configuration that is not free gets a new row, its next repeat.
-        ``proposal`` says why the sweep's method proposed it.
+        ``proposal`` says why the sweep's method proposed it; ``promoted_from``, the run whose rank at a smaller
+        budget earned it.
         """
         key, now = self.key(config), time.time()
         with self._immediate():
@@ -33,7 +35,8 @@ class Claims:
             if taken and not repeat:
                 return None
             fields = {"status": Status.RUNNING.value, "claimed_by": owner, "lease_until": now + lease_seconds,
-                      "started_at": now, "ended_at": None, "error": None, "traceback": None, "proposal": proposal}
+                      "started_at": now, "ended_at": None, "error": None, "traceback": None, "proposal": proposal,
+                      "promoted_from": promoted_from}
             if row is None or taken:
                 return self.db["runs"].insert({"sweep": sweep, "config": json.dumps(config, sort_keys=True),
                                                "config_hash": key, "attempts": 1,

@@ -185,7 +185,9 @@ class RunStore(Claims, Recording, Queries):
         ``runs_flat`` a column per option they name.
 
         A stored config lacking an option (older than it) ran with the option's default of
-        that time, so it is read with the previous defaults filled in before re-keying.
+        that time: the previous defaults' value, or for an option new to ``defaults`` its default (an option
+        is only added with a default that keeps the old behaviour). It is stored completed so, and re-keyed,
+        so every read gives a run's configuration with every option it ran with.
         """
         defaults = json.loads(json.dumps(defaults))
         if defaults == self.defaults:
@@ -194,8 +196,9 @@ class RunStore(Claims, Recording, Queries):
             previous = self._meta("key_defaults", {})
             if previous != defaults:
                 for run_id, config in self.db.execute("SELECT id, config FROM runs").fetchall():
-                    key = config_hash({**previous, **json.loads(config)}, defaults)
-                    self.db.execute("UPDATE runs SET config_hash = ? WHERE id = ?", [key, run_id])
+                    ran = {**defaults, **previous, **json.loads(config)}
+                    self.db.execute("UPDATE runs SET config_hash = ?, config = ? WHERE id = ?",
+                                    [config_hash(ran, defaults), json.dumps(ran, sort_keys=True), run_id])
                 self.db["meta"].upsert({"name": "key_defaults", "value": json.dumps(defaults, sort_keys=True)},
                                        pk="name")
                 flat_view(self.db, list(defaults))

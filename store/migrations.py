@@ -144,6 +144,17 @@ def m011_indexes(db):
         db["runs"].create_index([metric], if_not_exists=True)
 
 
+_OPTIONS_V12 = _OPTIONS_V10[:_OPTIONS_V10.index("flip")] + ("rotate", "elastic") + _OPTIONS_V10[_OPTIONS_V10.index("flip"):]
+
+
+@migration
+def m012_promotions(db):
+    """Which run a promoted run was promoted from (a search whose budgets are runs of their own), as a column so
+    the chain of promotions is data, and ``runs_flat`` with it and the options of its time."""
+    db["runs"].add_column("promoted_from", int)
+    flat_view(db, _OPTIONS_V12)
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:

@@ -87,6 +87,7 @@ RUN_FIELDS = (
     Field("traceback", str, "recorded"),
     Field("weights_sha256", str, "recorded"),
     Field("proposal", str, "claim", shown=True),  # why the sweep's method proposed it
+    Field("promoted_from", int, "claim", shown=True),  # the run at the budget below whose rank earned this one
 )
 RUN_COLUMNS = {f.name: f.type for f in RUN_FIELDS}  # the runs table as the migrations leave it (a test holds them)
 RECORDED = tuple(f.name for f in RUN_FIELDS if f.kind == "recorded")

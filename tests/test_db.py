@@ -118,7 +118,8 @@ def test_config_keys_ignore_an_added_option_at_its_default_and_follow_values_tha
     assert reopened.find("s", {**config, "label_smoothing": 0.0})["config_hash"] == store.key(
         {**config, "label_smoothing": 0.0})
     assert reopened.find("s", {**config, "label_smoothing": 0.1}) is None
-    assert reopened.find("s", {**plain, "label_smoothing": 0.0})["config"] == plain
+    assert reopened.find("s", {**plain, "label_smoothing": 0.0})["config"] == {**plain, "label_smoothing": 0.0}
+    assert reopened.find("s", {**config, "label_smoothing": 0.0})["config"] == {**config, "label_smoothing": 0.0}
 
 
 def test_final_runs_stay_final_unless_a_rerun_is_asked_for(tmp_path):

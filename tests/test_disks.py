@@ -104,7 +104,7 @@ def python(*args, **kwargs):
 def test_a_read_only_store_can_be_read_and_reported(read_only_copy, tmp_path):
     db = read_only_copy / "runs.db"
     before, files = db.read_bytes(), sorted(p.name for p in read_only_copy.iterdir())
-    for args in (["list"], ["show", "178"], ["best"], ["sweeps"]):
+    for args in (["list"], ["show", "421"], ["best"], ["sweeps"]):
         done = python("-m", "store", "--db", db, *args)
         assert done.returncode == 0 and done.stderr == "", (args, done.stderr)
     for section in ("2.4", "2.8"):  # one reads the probe files beside the store, the other the best run's weights

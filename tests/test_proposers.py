@@ -112,14 +112,14 @@ def test_a_bayes_sweep_starts_from_the_trainers_defaults_as_far_as_its_space_hol
 
 def test_the_search_starts_from_the_trainers_defaults_width_included(repo):
     """sweeps/search.yaml lists its widths as values (32, 64, 128): its first proposal is the trainer's own
-    3x128 ReLU Adam at 1e-3, width included, whatever the seed (a width drawn at random matches a third of the
-    time: ten seeds leave a slip one chance in 59,000)."""
+    3x128 ReLU Adam at 1e-3 with no schedule or shifts, width included, at the smallest budget, whatever the seed
+    (a width drawn at random matches a third of the time: ten seeds leave a slip one chance in 59,000)."""
     spec = load_sweep(repo / "sweeps" / "search.yaml")
     for seed in range(10):
         (first,) = bayes.propose(spec, [], 1, np.random.default_rng(seed))
         assert first.reason.startswith("default: ")
-        assert first.values == {"dataset": "mnist", "dtype": "float32", "loss": "cross_entropy", "epochs": 10,
-                                "num_layers": 3, "hidden_size": 128, "optimizer": "adam", "learning_rate": 1e-3,
+        assert first.values == {"dataset": "mnist", "dtype": "float32", "loss": "cross_entropy", "epochs": 5,
+                                "lr_schedule": "constant", "augment": 0, "num_layers": 3, "hidden_size": 128, "optimizer": "adam", "learning_rate": 1e-3,
                                 "weight_decay": 0, "batch_size": 64, "weight_init": "xavier",
                                 "activation": "relu"}, f"seed {seed}"
 

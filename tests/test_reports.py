@@ -45,10 +45,13 @@ SEARCH_RUNS = 8
 
 
 def quick(spec):
-    """A sweep made tiny: few images, epochs, layers and neurons; a random search cut to 8 runs."""
+    """A sweep made tiny: few images, epochs, layers and neurons; a search cut to 8 runs, its budgets to 1 and 2
+    epochs."""
     spec = copy.deepcopy(spec)
     params = spec["parameters"]
     params.update({name: {"value": value} for name, value in QUICK.items()})
+    if spec.get("fidelity") == "budgets":
+        params["epochs"] = {"values": [1, 2]}
     for name, cap in CAPS.items():
         rule = params.get(name, {"value": cap})
         capped = sorted({min(v, cap) for v in rule.get("values", [rule.get("value")])})
@@ -303,7 +306,10 @@ def test_publish_copies_the_report_its_store_and_probes_without_weights_under_fi
         "SELECT COUNT(*) FROM runs").fetchone()
     assert copy.db.execute("SELECT COUNT(*) FROM runs WHERE weights_path IS NOT NULL").fetchone()[0] == 0
     assert copy.get(run["id"])["weights_sha256"] == hashlib.sha256((tmp_path / "best_model.npy").read_bytes()).hexdigest()
-    probed = [r for r in built.store.runs() if r["probe_path"]]
+    probed = sorted((r for r in built.store.runs() if r["probe_path"] and any(
+        section.SPEC.probes and section.SPEC.sweep == r["sweep"] for section in SECTIONS.values())),
+        key=lambda r: r["id"])
+    assert any(r["probe_path"] for r in built.store.runs(sweep="search"))  # kept by the runs, not published
     assert probed and [(r["id"], Path(r["probe_path"]).read_bytes()) for r in copy.runs() if r["probe_path"]] == [
         (r["id"], Path(r["probe_path"]).read_bytes()) for r in probed]  # each probe file beside the copy
     assert all(Path(r["probe_path"]).parent == docs / "probes" for r in copy.runs() if r["probe_path"])

@@ -33,7 +33,8 @@ class HandStore:
         self.inputs = BuildContext(db=str(tmp_path / "runs.db"), train=False,
                                    job=JobContext(data_dir=str(data_dir) if data_dir else None, wandb_mode="disabled"))
 
-    def add(self, sweep, status="finished", curve=None, probe=None, proposal=None, weights=None, **options_and_scores):
+    def add(self, sweep, status="finished", curve=None, probe=None, proposal=None, weights=None, promoted_from=None,
+            **options_and_scores):
         """One run: options (the rest default), scores (METRICS names), ``curve`` {metric: values per epoch}."""
         scores = {k: options_and_scores.pop(k) for k in METRICS if k in options_and_scores}
         config = resolve_config({"dataset": "mnist", **options_and_scores})
@@ -48,8 +49,9 @@ class HandStore:
             files["weights_path"] = str(self.folder / f"weights{len(self.store.runs())}.npy")
             np.save(files["weights_path"], weights)
         run_id = self.store.record(sweep, as_record(config, {"status": status, "epochs": epochs, **scores, **files}))
-        if proposal is not None:
-            self.store.db.execute("UPDATE runs SET proposal = ? WHERE id = ?", [proposal, run_id])
+        if proposal is not None:  # what a claim sets
+            self.store.db.execute("UPDATE runs SET proposal = ?, promoted_from = ? WHERE id = ?",
+                                  [proposal, promoted_from, run_id])
             self.store.db.commit()
         return run_id
 
@@ -103,7 +105,7 @@ def test_search_facts_rank_the_hyperparameter_that_moves_accuracy_and_tell_how_t
     assert [r["parameter"] for r in found.importance] == ["learning_rate", "num_layers"]
     assert found.best["id"] == ids[0.01, 2]
     assert found.story == search.Story(
-        runs=7, epochs=5 * 3 + 2 + 1, stopped=1, rungs=[("epoch 2", 1)],
+        runs=7, epochs=5 * 3 + 2 + 1, stopped=1, rungs=[("epoch 2", 1)], budgets=[],
         proposed=[("the trainer's default configuration, tried first", 1),
                   ("the search's model of the runs before it", 3),
                   ("random draws before the model had runs to learn from", 2),
@@ -114,10 +116,23 @@ def test_search_facts_rank_the_hyperparameter_that_moves_accuracy_and_tell_how_t
     assert search.WHY_IMPORTANT["learning_rate"] in text(said)
 
 
+def test_search_facts_count_a_budget_searchs_runs_by_budget_and_say_how_they_were_ranked(hand):
+    first = [hand.add("search", epochs=1, learning_rate=lr, num_layers=layers, val_acc=v, proposal="model: a draw",
+                      curve={"val_acc": [v]}) for lr, layers, v in ((0.01, 1, 0.9), (0.02, 2, 0.8), (0.03, 1, 0.7))]
+    hand.add("search", epochs=3, learning_rate=0.01, num_layers=1, val_acc=0.95, curve={"val_acc": [0.9, 0.93, 0.95]},
+             proposal=f"promoted: run {first[0]} ranked 1 of 3 at 1 epochs", promoted_from=first[0])
+    found = search.facts(hand.inputs)
+    assert found.story.budgets == [("1 epochs", 3), ("3 epochs", 1)] and found.story.stopped == 0
+    assert ("promotion of the best third of a budget's runs to the next budget", 1) in found.story.proposed
+    said = search.say(found)
+    assert said.facts["how.budgets"] == [("1 epochs", 3), ("3 epochs", 1)] and "how.stopped" not in said.facts
+    assert "ranked only against runs of the same budget" in text(said)
+
+
 def test_search_prose_takes_an_option_added_to_the_space_after_its_explanations():
     importance = [{"parameter": "dropout", "importance": 0.3, "std": 0.01}]
     best = {"id": 4, "val_acc": 0.97, "config": resolve_config({"dropout": 0.1})}
-    facts = search.Facts("search", {"finished": 2}, 2, {}, importance, best, search.Story(2, 4, [], 0, []),
+    facts = search.Facts("search", {"finished": 2}, 2, {}, importance, best, search.Story(2, 4, [], 0, [], []),
                          [{"parameter": "num_layers", "value": "1", "count": 2, "of": 2}])
     said = search.say(facts)
     assert "dropout" not in search.WHY_IMPORTANT and search.WHY_UNWRITTEN in text(said)
@@ -310,7 +325,7 @@ def test_fashion_facts_pair_each_chosen_mnist_run_with_its_fashion_run(tmp_path,
 # -- 2.8 and 2.1: real images, a model by hand ----------------------------------------------------------------
 def test_best_model_facts_take_the_best_mnist_run_by_test_f1_and_score_its_weights(tmp_path, data_dir):
     hand = HandStore(tmp_path, data_dir)
-    with pytest.raises(SectionError, match="no finished MNIST run .*`make report-2.8` trains sweep best"):
+    with pytest.raises(SectionError, match="no finished MNIST run .*`make report-2.8` trains sweep search"):
         best_model.facts(hand.inputs)
     config = resolve_config({"num_layers": 1, "hidden_size": 8})
     weights = NeuralNetwork(config).get_weights()  # untrained: every number below comes from its predictions

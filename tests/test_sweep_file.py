@@ -32,6 +32,13 @@ BAD_SWEEPS = {
     "a later grid value invalid": "method: grid\nparameters: {num_layers: {values: [3, 2]}, hidden_size: {value: [8, 8, 8]}}\n",
     "random draws a fraction for an integer": "method: random\nrun_cap: 6\nparameters: {epochs: {min: 1, max: 5, distribution: uniform}}\n",
     "unknown key": "method: grid\nparamters: {epochs: {value: 1}}\nparameters: {epochs: {value: 1}}\n",
+    "unknown fidelity": "method: grid\nfidelity: sometimes\nparameters: {epochs: {value: 1}}\n",
+    "budgets of a fixed list": "method: random\nrun_cap: 2\nfidelity: budgets\nearly_terminate: {type: hyperband}\n"
+                               "parameters: {epochs: {values: [1, 3]}}\n",
+    "budgets without hyperband": "method: bayes\nrun_cap: 2\nfidelity: budgets\nearly_terminate: {type: median}\n"
+                                 "parameters: {epochs: {values: [1, 3]}}\n",
+    "one budget": "method: bayes\nrun_cap: 2\nfidelity: budgets\nearly_terminate: {type: hyperband}\n"
+                  "parameters: {epochs: {value: 3}}\n",
 }
 
 
@@ -92,8 +99,8 @@ def test_the_search_file_is_in_w_and_bs_schema_and_our_extensions_are_named():
     """sweeps/search.yaml, with the new default method, still works with `wandb sweep`; the keys W&B refuses are
     exactly the ones sweep_file calls ours, and the W&B backend leaves them out."""
     search = load_sweep(ROOT / "sweeps" / "search.yaml")
-    assert search["method"] == "bayes" and wandb_schema_violations(search) == []
+    assert search["method"] == "bayes" and wandb_schema_violations(search) == ["top-level key fidelity"]
     extended = {**search, "warm_start": True}
     validate(extended)
-    assert wandb_schema_violations(extended) == ["top-level key warm_start"]
-    assert OUR_KEYS == {"warm_start"}
+    assert wandb_schema_violations(extended) == ["top-level key fidelity", "top-level key warm_start"]
+    assert OUR_KEYS == {"warm_start", "fidelity"}

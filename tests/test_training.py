@@ -11,7 +11,8 @@ import pytest
 
 from mlp import NeuralNetwork, optimizers
 from mlp.schedules import SCHEDULES
-from mlp.training import Diverged, fit, flip_images, shift_images
+from mlp.augment import flip_images, shift_images
+from mlp.training import Diverged, fit
 
 OPTIMIZERS = sorted(optimizers.OPTIMIZERS)  # each entry is tested the day it is added: give it a rate here
 LEARNING_RATES = {"sgd": 0.1, "momentum": 0.02, "nag": 0.02, "rmsprop": 1e-3, "adam": 1e-3, "nadam": 1e-3}

@@ -1,4 +1,6 @@
-"""2.8: the best run by test F1 in the whole store: its confusion matrix and its most confident mistakes."""
+"""2.8: the best run by test F1 in the whole store: its confusion matrix and its most confident mistakes. Its runs
+come from the search of 2.2 (sweeps/search.yaml), whose space holds the training recipe: the model handed in is
+the search's."""
 from typing import NamedTuple
 
 import numpy as np
@@ -12,7 +14,7 @@ from ..section import Drawing, SectionSpec
 
 SPEC = SectionSpec("2.8", "The best model and its failures",
                    "Which classes does the best model confuse, and what do its failures look like?",
-                   sweep="best", stage=1)  # the best of the whole store: after the sweeps of stage 0
+                   sweep="search", stage=1)  # the best of the whole store: after the sweeps of stage 0
 GALLERY_COLUMNS, GALLERY_SIZE = 6, 12  # most confident mistakes shown
 N_PAIRS = 3  # most confused class pairs named
 
@@ -40,7 +42,7 @@ def facts(inputs):
     store = inputs.store
     run = q.best_run(store)
     if run is None:
-        raise q.SectionError(f"no finished MNIST run in {store.path}; `make report-2.8` trains sweep best")
+        raise q.SectionError(f"no finished MNIST run in {store.path}; `make report-2.8` trains sweep search")
     errors = q.confusions(run, q.weights_file(store, run, inputs.weights_copies), GALLERY_SIZE, inputs.data_dir)
     confused = q.ranked_pairs(errors["matrix"] - np.diag(np.diag(errors["matrix"])))  # mistakes only
     dataset = run["config"]["dataset"]

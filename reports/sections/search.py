@@ -17,13 +17,14 @@ SPEC = SectionSpec(
     panels=(p.Grid(p.sweep(SWEEP), (
         p.ParallelCoordinates("search runs coloured by validation accuracy",
                               ("num_layers", "hidden_size", "optimizer", "learning_rate", "weight_decay",
-                               "batch_size", "weight_init", "activation", "epochs")),
+                               "batch_size", "weight_init", "activation", "lr_schedule", "augment", "epochs")),
         p.Importance())), p.REPORT_RUN_GRID))
 N_TOP = 10  # best search runs whose common choices are named
 PROFILE_KEYS = ("optimizer", "activation", "weight_init", "num_layers", "hidden_size", "batch_size")
 # How each recorded reason (the store's ``proposal``) reads in the report, by its opening words.
 PROPOSED_BY = (("default:", "the trainer's default configuration, tried first"),
                ("model:", "the search's model of the runs before it"),
+               ("promoted:", "promotion of the best third of a budget's runs to the next budget"),
                ("random start", "random draws before the model had runs to learn from"),
                ("a plain draw", "random draws between the model's proposals"),
                ("random:", "the sweep's random expansion"),
@@ -52,7 +53,12 @@ WHY_IMPORTANT = {
                    "weights shrink activations and gradients layer by layer, while Xavier keeps their scale.",
     "weight_decay": "Weight decay pulls every weight towards zero each step: a strong decay fights the data "
                     "term and lowers accuracy over a short budget.",
-    "epochs": "More epochs are more steps: over a budget this short most runs are still improving.",
+    "epochs": "More epochs are more steps, and with a schedule that spans the run, a slower and longer descent: "
+              "the longest budget is where the best runs end.",
+    "lr_schedule": "A cosine schedule ends each run at a hundredth of its learning rate, so its last epochs settle "
+                   "into a minimum instead of bouncing around it, as a constant rate keeps doing.",
+    "augment": "Shifting the training images by a pixel or two shows the network digits where it has not seen them "
+               "before: it cannot memorise pixel positions, so it overfits later and generalises better.",
 }
 WHY_UNWRITTEN = ("No explanation of this hyperparameter is written here yet; the parallel-coordinates figure shows "
                  "which of its values the best runs share.")  # an option added to the space after these were written
@@ -66,6 +72,7 @@ class Story(NamedTuple):
     proposed: list  # [(how, runs)] in PROPOSED_BY's order, runs with no recorded reason last
     stopped: int  # runs early termination stopped
     rungs: list  # [("epoch e", runs stopped there)]
+    budgets: list  # [("e epochs", runs)] of a search whose budgets are runs (some promoted), else []
 
 
 class Facts(NamedTuple):
@@ -97,9 +104,11 @@ def story(store, sweep):
              for r in runs]
     order = [how for _, how in PROPOSED_BY] + [UNRECORDED]
     stopped = [r["epochs_done"] for r in runs if r["status"] == Status.STOPPED]
+    budgets = [r["config"]["epochs"] for r in runs] if any(r["promoted_from"] for r in runs) else []
     return Story(len(runs), sum(r["epochs_done"] or 0 for r in runs),
                  [(how, kinds.count(how)) for how in order if how in kinds], len(stopped),
-                 [(f"epoch {e}", stopped.count(e)) for e in sorted(set(stopped))])
+                 [(f"epoch {e}", stopped.count(e)) for e in sorted(set(stopped))],
+                 [(f"{e} epochs", budgets.count(e)) for e in sorted(set(budgets))])
 
 
 def top_profile(runs, keys, metric="val_acc"):
@@ -128,12 +137,18 @@ def say(facts):
               parameter=top["parameter"], k=len(importance), importance=top["importance"],
               second=importance[1]["importance"] if len(importance) > 1 else 0.0,
               second_parameter=importance[1]["parameter"] if len(importance) > 1 else "none")
-    notes.add("The best configuration of the {n} evaluated runs (finished, or stopped early by hyperband) is run "
+    notes.add("The best configuration of the {n} evaluated runs (finished, or stopped early) is run "
               "{run_id}, at validation accuracy {val_acc}: {config}.", prefix="best", n=facts.n_evaluated,
               val_acc=best["val_acc"], run_id=best["id"], config=describe(best["config"]))
-    notes.add("The search trained {epochs} epochs over {runs} runs, which came from {proposed}; early termination "
-              "stopped {stopped} of them, at {rungs}.", prefix="how", epochs=story.epochs, runs=story.runs,
-              proposed=story.proposed, stopped=story.stopped, rungs=story.rungs or "no epoch")
+    if story.budgets:
+        notes.add("The search trained {epochs} epochs over {runs} runs, which came from {proposed}. Each budget was "
+                  "a run of its own, its learning-rate schedule spanning it, and runs were ranked only against runs "
+                  "of the same budget, so none was stopped midway: its runs by budget were {budgets}.", prefix="how",
+                  epochs=story.epochs, runs=story.runs, proposed=story.proposed, budgets=story.budgets)
+    else:
+        notes.add("The search trained {epochs} epochs over {runs} runs, which came from {proposed}; early "
+                  "termination stopped {stopped} of them, at {rungs}.", prefix="how", epochs=story.epochs,
+                  runs=story.runs, proposed=story.proposed, stopped=story.stopped, rungs=story.rungs or "no epoch")
     notes.add("Among the {n} best runs the commonest choices are {profile}.", prefix="top", n=facts.profile[0]["of"],
               profile=[(f"{r['parameter']} {r['value']}", f"{r['count']} of {r['of']}") for r in facts.profile])
     notes.add(WHY_IMPORTANT.get(top["parameter"], WHY_UNWRITTEN))
