@@ -15,6 +15,7 @@ from store import Status
 
 from . import bayes
 from .budgets import Result, budgets, promotions
+from .early_stop import EarlyTermination
 from .sweep_file import sweep_seed
 
 
@@ -102,7 +103,8 @@ class BayesProposer:
         results = [Result(c.run_id, c.config, c.config["epochs"], None if c.diverged else c.values[-1])
                    for c in curves if c.sweep == self.sweep and (c.diverged or len(c.values) == c.config["epochs"])]
         batch = []
-        for promotion in promotions(results, ladder, self.spec["early_terminate"]["eta"], goal):
+        eta = EarlyTermination.from_spec(self.spec["early_terminate"]).eta  # the rule's own default if unsaid
+        for promotion in promotions(results, ladder, eta, goal):
             config = {**promotion.result.config, "epochs": promotion.budget}
             key = self.store.key(config)
             if key not in taken:

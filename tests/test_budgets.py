@@ -73,6 +73,15 @@ def test_the_proposer_promotes_due_runs_first_records_why_and_starts_new_ones_at
     assert len(batch) == 4 and already not in [p.promoted_from for p in batch]
 
 
+def test_promotion_takes_hyperbands_default_eta_when_the_file_leaves_it_out(tmp_path):
+    spec = budget_spec(tmp_path, seed={"values": list(range(40))})
+    del spec["early_terminate"]["eta"]  # hyperband's default: 3
+    store = open_store(tmp_path / "runs.db")
+    ids = [record_at(store, "b", 1, v, seed) for seed, v in enumerate([0.5, 0.7, 0.6, 0.4, 0.65, 0.3])]
+    batch = BayesProposer(spec, store, batch_size=4).propose(Bookkeeping(store, "b").done())
+    assert [p.promoted_from for p in batch if p.promoted_from] == [ids[1], ids[4]]  # the best 6 // 3
+
+
 def test_a_budget_sweep_through_the_real_runner(tmp_path):
     """A real sweep (python -m runner, two workers) of cosine runs at budgets 1, 2 and 4: no run is stopped midway,
     each learning-rate schedule spans its own budget, and every promoted run's parent had ended at the budget below,
