@@ -1,9 +1,9 @@
 """python -m runner SWEEP.yaml --jobs N: run a sweep in parallel, resumably, into the store."""
 from cli import InputError, OneLineParser, add_job_options, one_line_errors, run_command
 from mlp.data import check_available
+from runner.budgets import in_run_rule
 from runner.job import JobContext
 from runner.pipeline import open_store
-from runner.budgets import in_run_rule
 from runner.sweep_file import datasets, load_sweep
 from runner.workers import BACKENDS, workers
 

@@ -144,7 +144,8 @@ def m011_indexes(db):
         db["runs"].create_index([metric], if_not_exists=True)
 
 
-_OPTIONS_V12 = _OPTIONS_V10[:_OPTIONS_V10.index("flip")] + ("rotate", "elastic") + _OPTIONS_V10[_OPTIONS_V10.index("flip"):]
+_FLIP = _OPTIONS_V10.index("flip")
+_OPTIONS_V12 = _OPTIONS_V10[:_FLIP] + ("rotate", "elastic") + _OPTIONS_V10[_FLIP:]
 
 
 @migration
