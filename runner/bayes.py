@@ -47,6 +47,11 @@ class Curve:
     diverged: bool = False
     sweep: str = None
 
+    @property
+    def ended_at_budget(self):
+        """Did the run end at its own length (trained it all, or diverged), rather than stopped midway?"""
+        return self.diverged or len(self.values) == self.config[FIDELITY]
+
 
 @dataclass
 class Proposal:
@@ -158,7 +163,7 @@ def model_budget(spec, curves):
     ladder = budgets(spec)
     if ladder is None:
         return None
-    ended = [c.config[FIDELITY] for c in curves if c.diverged or len(c.values) == c.config[FIDELITY]]
+    ended = [c.config[FIDELITY] for c in curves if c.ended_at_budget]
     return max((b for b in ladder if ended.count(b) >= MIN_BUDGET_RUNS), default=ladder[0])
 
 

@@ -86,12 +86,12 @@ class BayesProposer:
         """New configurations, none done or held by a runner now, up to what is left of ``run_cap``: with budgets,
         the promotions that are due first, then the model's."""
         taken = done | self.store.held_keys(self.sweep)
-        left = self.spec["run_cap"] - len(taken)
-        if left <= 0:
+        room = min(self.spec["run_cap"] - len(taken), self.batch_size)
+        if room <= 0:
             return []
         curves = self.curves()
-        batch = self._promotions(curves, taken)[:min(left, self.batch_size)]
-        wanted = min(left, self.batch_size) - len(batch)
+        batch = self._promotions(curves, taken)[:room]
+        wanted = room - len(batch)
         return batch + (self._model_proposals(curves, taken | {p.key for p in batch}, wanted) if wanted else [])
 
     def _promotions(self, curves, taken):
@@ -101,7 +101,7 @@ class BayesProposer:
             return []
         goal = self.spec.get("metric", {}).get("goal", "maximize")
         results = [Result(c.run_id, c.config, c.config["epochs"], None if c.diverged else c.values[-1])
-                   for c in curves if c.sweep == self.sweep and (c.diverged or len(c.values) == c.config["epochs"])]
+                   for c in curves if c.sweep == self.sweep and c.ended_at_budget]
         batch = []
         eta = EarlyTermination.from_spec(self.spec["early_terminate"]).eta  # the rule's own default if unsaid
         for promotion in promotions(results, ladder, eta, goal):
