@@ -35,6 +35,7 @@ EPSILON = 1e-4
 LOG_STEP = 1.0  # a changed log-range option moves by exp(N(0, LOG_STEP)), staying near its parent
 RANDOM_SHARE = 0.1  # of the model's proposals, this share are plain draws (as SMAC interleaves them): no lock-in
 MIN_BUDGET_RUNS = 8  # with budgets, the model learns from the largest budget with this many results
+MAX_MODEL_POINTS = 2_000  # what one fit learns from at most: 64 trees fit on it in about a second on our 2 cores
 
 
 @dataclass
@@ -167,15 +168,40 @@ def model_budget(spec, curves):
     return max((b for b in ladder if ended.count(b) >= MIN_BUDGET_RUNS), default=ladder[0])
 
 
+def bounded(curves, goal, rng, budget=None):
+    """At most MAX_MODEL_POINTS points' worth of ``curves`` (each of its epochs a point; with a ``budget``, its last
+    only), so a proposal costs no more at 60,000 runs than at 600: the best by their last value fill half, an even
+    draw of the rest the other half, so the forest still sees what fails. Below the bound: all, ``rng`` untouched."""
+    size = [1 if budget else max(len(c.values), 1) for c in curves]
+    if sum(size) <= MAX_MODEL_POINTS:
+        return curves
+    last = [-math.inf if c.diverged or not c.values or c.values[-1] is None else utility(c.values[-1], goal)
+            for c in curves]
+    order = sorted(range(len(curves)), key=lambda i: -last[i])
+    kept, points = [], 0
+    for i in order:
+        if points + size[i] > MAX_MODEL_POINTS // 2:
+            break
+        kept.append(i)
+        points += size[i]
+    for i in rng.permutation(order[len(kept):]):
+        if points + size[i] <= MAX_MODEL_POINTS:
+            kept.append(i)
+            points += size[i]
+    return [curves[i] for i in sorted(kept)]
+
+
 class Model:
-    """The forest over (configuration, log epoch) -> utility of the metric. ``budget``: learn only the results of
-    the runs of that budget, each at its last epoch (an earlier one is midway through its schedule)."""
+    """The forest over (configuration, log epoch) -> utility of the metric, learnt from a bounded share of the
+    ``curves``. ``budget``: learn only the results of the runs of that budget, each at its last epoch (an earlier one
+    is midway through its schedule)."""
 
     def __init__(self, parameters, curves, goal, rng, budget=None):
         self.parameters, self.budget = parameters, budget
         self.longest = full_length(parameters) or max(len(c.values) for c in curves)
         if budget is not None:
             curves = [c for c in curves if c.config[FIDELITY] == budget]
+        curves = bounded(curves, goal, rng, budget)
         X, y = [], []
         measured = [utility(v, goal) for c in curves for v in c.values if v is not None]
         worst = min(measured) if measured else 0.0
@@ -215,8 +241,9 @@ def propose(spec, curves, count, rng, is_new=lambda values: True):
                                          f"runs reported)") for values in draws if is_new(values)]
     goal = spec.get("metric", {}).get("goal", "maximize")
     model = Model(params, curves, goal, rng, model_budget(spec, curves))
-    mean, _ = model.predict([c.config for c in curves])
-    parents = [curves[i] for i in np.argsort(-mean)[:N_PARENTS]]
+    known = bounded(curves, goal, rng)  # the parents are the best of these
+    mean, _ = model.predict([c.config for c in known])
+    parents = [known[i] for i in np.argsort(-mean)[:N_PARENTS]]
     candidates = [(values, "a draw from the space") for values in random_configs(spec, N_CANDIDATES, rng)]
     for parent in parents:
         raw = {name: scalar(parent.config[name]) for name in params}

@@ -9,10 +9,18 @@ as in asynchronous successive halving), so the first runs of a sweep are not all
 the median rule waits for MEDIAN_PEERS.
 """
 import math
+from typing import NamedTuple
 
 import numpy as np
 
 MEDIAN_PEERS = 4
+
+
+class Bar(NamedTuple):
+    """The validation accuracy a run must reach at a rule's epoch to go on, and how many runs set it."""
+
+    value: float
+    peers: int
 
 
 class StopTraining(Exception):
@@ -44,13 +52,9 @@ class EarlyTermination:
         return MEDIAN_PEERS if self.kind == "median" else math.ceil(self.eta)
 
     def bar(self, epoch, peer_val_accs):
-        """The validation accuracy a run must reach at ``epoch`` to go on, or None where the rule does not judge."""
+        """The Bar a run must clear at ``epoch`` among the other runs' validation accuracies there, or None where the
+        rule does not judge (not one of its epochs, or too few peers)."""
         if not self.checks_at(epoch) or len(peer_val_accs) < self.min_peers:
             return None
         quantile = 0.5 if self.kind == "median" else 1 - 1 / self.eta
-        return float(np.quantile(peer_val_accs, quantile))
-
-    def should_stop(self, epoch, val_acc, peer_val_accs):
-        """True when ``val_acc`` at ``epoch`` falls below the rule's bar among enough peers."""
-        bar = self.bar(epoch, peer_val_accs)
-        return bar is not None and val_acc < bar
+        return Bar(float(np.quantile(peer_val_accs, quantile)), len(peer_val_accs))

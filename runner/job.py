@@ -22,7 +22,7 @@ from mlp.training import Diverged, fit
 from store import RunRecord, Status
 from store.db import DEFAULT_RUNS_DIR
 
-from .early_stop import EarlyTermination, StopTraining
+from .early_stop import StopTraining
 from .live import LiveWriter
 from .probes import Probe
 from .tracking import WANDB_PROJECT, start_run
@@ -60,10 +60,9 @@ class JobContext:
                    wandb_project=args.wandb_project, wandb_entity=args.wandb_entity, early_terminate=early_terminate)
 
 
-def _epoch_observer(ctx, record, wandb_run, peers, on_epoch, live):
-    """Log each epoch (to W&B, the ``live`` store and ``on_epoch``); stop the run when the sweep's rule finds it
-    below its peers (known when it was sent)."""
-    rule = EarlyTermination.from_spec(ctx.early_terminate)
+def _epoch_observer(ctx, record, wandb_run, bars, on_epoch, live):
+    """Log each epoch (to W&B, the ``live`` store and ``on_epoch``); stop the run below the sweep rule's bar at
+    that epoch (set by its peers when it was sent)."""
 
     def observe(metrics):
         record.epochs.append(metrics)
@@ -71,10 +70,10 @@ def _epoch_observer(ctx, record, wandb_run, peers, on_epoch, live):
         live(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
-        epoch, rung = metrics["epoch"], (peers or {}).get(metrics["epoch"], [])
-        if rule and rule.should_stop(epoch, metrics["val_acc"], rung):
-            raise StopTraining(f"{rule.kind} rule at epoch {epoch}: val_acc {metrics['val_acc']:.4f} below the bar "
-                               f"{rule.bar(epoch, rung):.4f} of {len(rung)} runs")
+        epoch, bar = metrics["epoch"], (bars or {}).get(metrics["epoch"])
+        if bar is not None and metrics["val_acc"] < bar.value:
+            raise StopTraining(f"{ctx.early_terminate['type']} rule at epoch {epoch}: val_acc "
+                               f"{metrics['val_acc']:.4f} below the bar {bar.value:.4f} of {bar.peers} runs")
 
     return observe
 
@@ -100,9 +99,9 @@ def _evaluate(result, model, train, val, test, probe):
     result.probe = probe.arrays(model, val[0][:N_PROBE_IMAGES], val[1][:N_PROBE_IMAGES])
 
 
-def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb_run=None, live=None):
-    """Train one resolved ``config`` -> its JobResult. ``key`` names the W&B run; ``peers``: {epoch: [val_acc]}
-    of the sweep's other runs, for early termination; ``wandb_run``: a W&B run to log into, left open (the
+def run_one(config, ctx=JobContext(), on_epoch=None, key=None, bars=None, wandb_run=None, live=None):
+    """Train one resolved ``config`` -> its JobResult. ``key`` names the W&B run; ``bars``: {epoch: early_stop.Bar}
+    that the sweep's rule sets from its other runs; ``wandb_run``: a W&B run to log into, left open (the
     W&B agent's), instead of one started here; ``live``: a LiveEpochs, the store row its epochs go to as they
     end."""
     record = RunRecord(config=config, status=Status.RUNNING, started_at=time.time())
@@ -123,7 +122,7 @@ def run_one(config, ctx=JobContext(), on_epoch=None, key=None, peers=None, wandb
             record.wandb_run_id = run.id
             try:
                 fit(model, X_train, y_train, X_val, y_val, on_step=probe.on_step,
-                    on_epoch=_epoch_observer(ctx, record, run, peers, on_epoch, live_writer))
+                    on_epoch=_epoch_observer(ctx, record, run, bars, on_epoch, live_writer))
                 record.status = Status.FINISHED
             except StopTraining as stop:
                 record.status, record.error = Status.STOPPED, str(stop)

@@ -12,18 +12,16 @@ worker killed mid-run loses only its own run, which is sent again; a configurati
 worker dies MAX_DEATHS_PER_RUN times is recorded failed.
 """
 import dataclasses
-import json
 import time
 from collections import Counter, deque
 from concurrent.futures import FIRST_COMPLETED, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from mlp.command_line import InputError
-from mlp.files import file_sha256, remove_orphans, save_atomically, unwritable
+from mlp.files import unwritable
 from mlp.options import resolve_config
 from store import RunRecord, RunStore, Status, StoreError
 
@@ -31,6 +29,9 @@ from .budgets import in_run_rule
 from .early_stop import EarlyTermination
 from .job import JobContext
 from .lease import Lease
+from .ledger import SweepLedger
+from .retention import Retention
+from .run_files import remove_dead_writes, remove_files, save_files, stem
 from .live import LiveEpochs
 from .methods import proposer_for
 
@@ -61,32 +62,45 @@ class Summary:
 
 
 class Bookkeeping:
-    """What the pipeline keeps of a sweep beside its proposer: which runs are done, what this invocation recorded,
-    what is in flight, and the proposals waiting to be claimed (a run whose worker died goes back to the front).
+    """What the pipeline keeps of a sweep beside its proposer: the sweep's ledger (which runs are done, and the
+    early-termination bars), what is in flight, and the proposals waiting to be claimed (a run whose worker died
+    goes back to the front).
 
     ``rerun_before``: a time; final runs that ended before it run again (``--rerun``). ``repeat``: claim even
     what is final or held, as a new repeat (train.py trains every time).
     """
 
-    def __init__(self, store, sweep, rerun_before=None, repeat=False):
+    def __init__(self, store, sweep, rule=None, rerun_before=None, repeat=False):
         self.store, self.sweep, self.rerun_before, self.repeat = store, sweep, rerun_before, repeat
-        self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
+        self.ledger = SweepLedger(store, sweep, rule, rerun_before)
         self.waiting = deque()
         self.in_flight = {}  # future -> (proposal, run id)
 
     def done(self):
-        """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today."""
+        """Keys needing no run: final runs (for a rerun, those that ended since it began) and ours of today, as
+        of a look at what changed in the sweep. Read-only: it is the ledger's own set."""
         if self.repeat:
-            return set(self.recorded)
-        return self.store.done_keys(self.sweep, ended_since=self.rerun_before) | self.recorded
+            return self.ledger.recorded
+        self.ledger.look()
+        return self.ledger.done
+
+    def mark_recorded(self, key):
+        self.ledger.mark_recorded(key)
+
+    def bars(self, proposal):
+        """The early-termination bars a proposal is sent with, from its peers as of now."""
+        if self.ledger.rule is not None:
+            self.ledger.look()
+        return self.ledger.bars(proposal.config, proposal.key)
 
     def flying(self):
         return {proposal.key for proposal, _ in self.in_flight.values()}
 
 
-def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, repeat=False):
+def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, repeat=False, retention=None):
     """Run every configuration ``proposer`` has for its sweep on ``pool``, each job set up by ``ctx`` -> Summary.
-    ``rerun_before`` and ``repeat`` say which runs may be claimed again (see Bookkeeping)."""
+    ``rerun_before`` and ``repeat`` say which runs may be claimed again (see Bookkeeping); ``retention``, which
+    runs keep their files (runner.retention; default: finished runs)."""
     name = proposer.sweep
     folder = Path(ctx.runs_dir) / name
     blocked = unwritable(folder / "weights.npy")
@@ -94,10 +108,11 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
         raise InputError(f"cannot write the runs' weights under {folder}: {blocked} is "
                          f"{'not writable' if blocked.is_dir() else 'a file'}; --runs_dir or MLP_RUNS_DIR names "
                          f"another folder")
-    remove_orphans(folder)  # of runners killed here; a live runner's writes are left alone
-    book = Bookkeeping(store, name, rerun_before, repeat)
+    remove_dead_writes(folder)  # of runners killed here; a live runner's writes are left alone
+    retention = retention or Retention()
+    retention.start(store, name)
+    book = Bookkeeping(store, name, EarlyTermination.from_spec(ctx.early_terminate), rerun_before, repeat)
     summary, started = Summary(skipped=proposer.already_done(book.done())), time.time()
-    rule = EarlyTermination.from_spec(ctx.early_terminate)
     bar = _Bar(name, max(proposer.total() - summary.skipped, 0), progress)
     deaths, deaths_by_run = 0, Counter()
     with Lease(store) as lease:
@@ -108,7 +123,8 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
                     if claimed is None:
                         break
                     proposal, run_id = claimed
-                    future = pool.submit(proposal.config, ctx, proposal.key, _peers(store, name, rule, proposal),
+                    future = pool.submit(proposal.config, ctx, proposal.key,
+                                         book.bars(proposal),
                                          LiveEpochs(str(store.path.resolve()), run_id))
                     book.in_flight[future] = claimed
                 if not book.in_flight:
@@ -128,8 +144,8 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
                             bar.count(summary, Status.FAILED, run_id)
                             bar.say(f"run failed: its worker died {MAX_DEATHS_PER_RUN} times ({exc!r})")
                         continue
-                    book.recorded.add(proposal.key)
-                    if not _write_and_record(store, name, ctx.runs_dir, result, proposal, run_id):
+                    book.mark_recorded(proposal.key)
+                    if not _write_and_record(store, name, ctx.runs_dir, result, proposal, run_id, retention):
                         bar.say("a result arrived for a run another runner had recorded; kept the first")
                         continue
                     bar.count(summary, result.record.status, run_id)
@@ -160,7 +176,8 @@ def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=Fa
     ctx = dataclasses.replace(ctx or JobContext(sweep=spec["name"]), early_terminate=in_run_rule(spec))
     proposer = proposer_for(spec, store, 2 * pool.capacity(), configs)
     store.add_sweep(spec["name"], spec if configs is None else {**spec, "configs": configs})
-    return run_pipeline(proposer, store, pool, ctx, progress, rerun_before=time.time() if rerun else None)
+    return run_pipeline(proposer, store, pool, ctx, progress, rerun_before=time.time() if rerun else None,
+                        retention=Retention.from_spec(spec))
 
 
 def claim_next(proposer, book, lease):
@@ -170,21 +187,13 @@ def claim_next(proposer, book, lease):
     flying = book.flying()
     while book.waiting:
         proposal = book.waiting.popleft()
-        if proposal.key in flying or proposal.key in book.recorded:
+        if proposal.key in flying or proposal.key in book.ledger.recorded:
             continue
         run_id = lease.claim(book.sweep, proposal.config, book.rerun_before, book.repeat, proposal.reason,
                              proposal.promoted_from)
         if run_id is not None:
             return proposal, run_id
     return None
-
-
-def _peers(store, sweep, rule, proposal):
-    """What the job needs to judge itself early: the other runs' val_acc at its rule's epochs, as of now."""
-    if rule is None:
-        return None
-    return store.val_accs(sweep, [e for e in range(1, proposal.config["epochs"] + 1) if rule.checks_at(e)],
-                          exclude_hash=proposal.key)
 
 
 def _worker_lost(store, book, proposal, run_id, deaths_by_run):
@@ -197,44 +206,29 @@ def _worker_lost(store, book, proposal, run_id, deaths_by_run):
     store.record(book.sweep, RunRecord(proposal.config, Status.FAILED, error=f"its worker process died "
                                                                              f"{MAX_DEATHS_PER_RUN} times (out of "
                                                                              "memory, or killed)"), run_id)
-    book.recorded.add(proposal.key)
+    book.mark_recorded(proposal.key)
     return True
 
 
-def _write_and_record(store, sweep, runs_dir, result, proposal, run_id):
+def _write_and_record(store, sweep, runs_dir, result, proposal, run_id, retention):
     """Files first, then the row -> the run id, or None when another runner had already recorded the run
-    (its files are the recorded ones: they are kept)."""
+    (its files are the recorded ones: they are kept). ``retention`` says whether the run gets files at all, and
+    which runs keep theirs once it is recorded."""
     run = store.get(run_id)
     if run.status.is_final:
         return None
-    stem = (Path(runs_dir) / sweep / (proposal.key + (f"-{run.repeat}" if run.repeat else ""))).resolve()
-    save_files(result, stem)
+    keeps = result.weights is not None and retention.keeps(result.record.status)
+    if keeps:
+        save_files(result, stem(runs_dir, sweep, proposal.key, run.repeat))
     try:
-        return store.record(sweep, result.record, run_id)
+        recorded = store.record(sweep, result.record, run_id)
     except StoreError:  # no row will claim the files (a full disk, most often): their room lets the runs in
-        for suffix in FILE_SUFFIXES:  # flight still be released
-            stem.with_suffix(suffix).unlink(missing_ok=True)
+        if keeps:  # flight still be released
+            remove_files(result.record.weights_path)
         raise
-
-
-FILE_SUFFIXES = (".npy", ".json", ".probe.npz")  # a run's weights, configuration and probe arrays
-
-
-def save_files(result, stem):
-    """Weights as ``np.save(get_weights())`` with the resolved config beside them (so any .npy can be rebuilt)
-    and the probe arrays, at ``stem`` + .npy/.json/.probe.npz; the record gets their paths and the weights'
-    SHA-256."""
-    record = result.record
-    if result.weights is None or not record.status.keeps_files:  # nothing worth keeping
-        return
-    weights, config, probe = (stem.with_suffix(suffix) for suffix in FILE_SUFFIXES)
-    record.weights_path = str(weights)
-    save_atomically(weights, lambda f: np.save(f, result.weights, allow_pickle=True), "the weights")
-    record.weights_sha256 = file_sha256(weights)
-    save_atomically(config, lambda f: f.write(json.dumps(record.config, indent=2, sort_keys=True).encode()),
-                    "the configuration")
-    record.probe_path = str(probe)
-    save_atomically(probe, lambda f: np.savez_compressed(f, **result.probe), "the probe data")
+    if recorded is not None:
+        retention.recorded(store, recorded, result.record)
+    return recorded
 
 
 class _Bar:

@@ -11,11 +11,12 @@ from typing import NamedTuple
 import numpy as np
 
 from mlp.options import ConfigError, resolve_config
-from store import Status
+from store import FINAL, Status
 
 from . import bayes
 from .budgets import Result, budgets, promotions
 from .early_stop import EarlyTermination
+from .ledger import Follower
 from .sweep_file import sweep_seed
 
 
@@ -60,6 +61,9 @@ class BayesProposer:
     def __init__(self, spec, store, batch_size):
         self.sweep, self.spec, self.store, self.batch_size = spec["name"], spec, store, batch_size
         self.rng = np.random.default_rng(sweep_seed(spec))
+        self.follower = Follower(store, self.sweep, ("id", "config", "status", "sweep"))
+        self.own = {}  # run id -> Curve, of the sweep's final runs as of the last look
+        self.borrowed = None  # with warm_start, the other sweeps' runs in this space: read once
 
     def total(self):
         return self.spec["run_cap"]
@@ -72,11 +76,19 @@ class BayesProposer:
         return self.spec["run_cap"] - len(done) > 0
 
     def curves(self):
-        """What the model learns from: this sweep's recorded runs, and with ``warm_start`` every other recorded
-        run in the store whose configuration lies in this sweep's space (its dataset is one of the options)."""
-        rows = self.store.curves(self.metric, None if self.spec.get("warm_start") else [self.sweep])
-        return [bayes.Curve(r["id"], r["config"], r["values"], r["status"] == Status.DIVERGED, r["sweep"])
-                for r in rows if r["sweep"] == self.sweep or could_propose(self.spec["parameters"], r["config"])]
+        """What the model learns from, by run id: this sweep's final runs, followed by what changed since the last
+        call, and with ``warm_start`` every other final run in the store whose configuration lies in this sweep's
+        space (its dataset is one of the options), read once."""
+        changed = self.follower.changed()
+        for row in changed:
+            self.own.pop(row["id"], None)
+        for row in self.store.curves(self.metric, runs=[r for r in changed if Status(r["status"]) in FINAL]):
+            self.own[row["id"]] = _curve(row)
+        if self.borrowed is None:
+            self.borrowed = [_curve(r) for r in self.store.curves(self.metric) if r["sweep"] != self.sweep
+                             and could_propose(self.spec["parameters"], r["config"])] \
+                if self.spec.get("warm_start") else []
+        return sorted([*self.borrowed, *self.own.values()], key=lambda c: c.run_id)
 
     @property
     def metric(self):
@@ -84,15 +96,15 @@ class BayesProposer:
 
     def propose(self, done):
         """New configurations, none done or held by a runner now, up to what is left of ``run_cap``: with budgets,
-        the promotions that are due first, then the model's."""
-        taken = done | self.store.held_keys(self.sweep)
-        room = min(self.spec["run_cap"] - len(taken), self.batch_size)
+        the promotions that are due first, then the model's. ``done`` is read, never copied: a large sweep's."""
+        taken = Taken(done, self.store.held_keys(self.sweep) - done)
+        room = min(self.spec["run_cap"] - len(done) - len(taken.more), self.batch_size)
         if room <= 0:
             return []
         curves = self.curves()
         batch = self._promotions(curves, taken)[:room]
         wanted = room - len(batch)
-        return batch + (self._model_proposals(curves, taken | {p.key for p in batch}, wanted) if wanted else [])
+        return batch + (self._model_proposals(curves, taken, wanted) if wanted else [])
 
     def _promotions(self, curves, taken):
         """The sweep's runs whose rank at their budget earns the next one, not yet run there (runner.budgets)."""
@@ -108,7 +120,7 @@ class BayesProposer:
             config = {**promotion.result.config, "epochs": promotion.budget}
             key = self.store.key(config)
             if key not in taken:
-                taken = taken | {key}
+                taken.more.add(key)
                 batch.append(Proposal(config, key, promotion.reason(self.metric), promotion.result.run_id))
         return batch
 
@@ -127,6 +139,20 @@ class BayesProposer:
             if all(config != p.config for p in batch):
                 batch.append(Proposal(config, self.store.key(config), proposal.reason))
         return batch
+
+
+class Taken:
+    """Keys a proposal may not take: the ``done`` set it is given, read only, and ``more`` of its own."""
+
+    def __init__(self, done, more):
+        self.done, self.more = done, set(more)
+
+    def __contains__(self, key):
+        return key in self.done or key in self.more
+
+
+def _curve(row):
+    return bayes.Curve(row["id"], row["config"], row["values"], row["status"] == Status.DIVERGED, row["sweep"])
 
 
 def could_propose(parameters, config):

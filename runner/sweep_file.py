@@ -8,8 +8,9 @@ log_uniform_values, log_uniform, q_uniform). Random draws are seeded by the
 sweep name, so a rerun proposes the same configurations and resumes. Three
 extensions are ours, and W&B's schema refuses them: ``early_terminate`` of type
 ``median``; ``warm_start: true`` (``method: bayes`` then learns from the
-store's earlier runs in the same space too); and ``fidelity: budgets`` (each value of ``epochs`` is a budget,
-a run of its own promoted from the one below: runner.budgets). The W&B backend leaves the last two out.
+store's earlier runs in the same space too); ``fidelity: budgets`` (each value of ``epochs`` is a budget,
+a run of its own promoted from the one below: runner.budgets); and ``keep_weights`` (which runs keep their files:
+runner.retention). The W&B backend leaves the last three out.
 """
 import hashlib
 import itertools
@@ -23,9 +24,11 @@ from mlp.options import RUN_OPTIONS, ConfigError, resolve_config
 from store import METRICS
 
 from .budgets import FIDELITIES
+from .retention import DEFAULT as DEFAULT_POLICY
+from .retention import POLICIES
 
 DISTRIBUTIONS = ("uniform", "int_uniform", "log_uniform_values", "log_uniform", "q_uniform")
-OUR_KEYS = {"warm_start", "fidelity"}  # not in W&B's schema, which refuses keys it does not know
+OUR_KEYS = {"warm_start", "fidelity", "keep_weights"}  # not in W&B's schema, which refuses keys it does not know
 TOP_LEVEL_KEYS = {"name", "description", "program", "method", "metric", "parameters", "run_cap",
                   "early_terminate", "command", "project", "entity"} | OUR_KEYS
 _OPTIONS = {o.name: o for o in RUN_OPTIONS}
@@ -80,6 +83,7 @@ def validate(spec):
         raise SweepError(f"method {spec['method']} needs value or values for every parameter, not min/max")
     _validate_early_terminate(spec.get("early_terminate"))
     _validate_fidelity(spec, method)
+    _validate_keep_weights(spec.get("keep_weights", DEFAULT_POLICY))
     if "warm_start" in spec and (spec["warm_start"] not in (True, False) or not method.warm_start):
         raise SweepError(f"warm_start must be true or false, and needs method "
                          f"{' or '.join(m for m in methods if methods[m].warm_start)}; got {spec['warm_start']!r} "
@@ -155,6 +159,13 @@ def _validate_fidelity(spec, method):
         raise SweepError("fidelity: budgets needs a method that proposes as it goes (bayes), early_terminate of type "
                          "hyperband (its eta: the share promoted) and epochs: {values: [...]} with at least two "
                          "budgets")
+
+
+def _validate_keep_weights(policy):
+    best = policy.get("best") if isinstance(policy, dict) and set(policy) == {"best"} else None
+    if policy not in POLICIES and (isinstance(best, bool) or not isinstance(best, int) or best < 1):
+        raise SweepError(f"keep_weights must be one of {', '.join(POLICIES)} or {{best: N}} with N a positive "
+                         f"integer; got {policy!r}")
 
 
 def datasets(spec):

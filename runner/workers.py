@@ -2,7 +2,7 @@
 
 Each pool hands out concurrent.futures Futures, so the pipeline is the same code for
 train.py's one run, a laptop's sweep and a cluster's. A job gets its config, its
-context and the early-termination peers known when it was sent; it sends back its
+context and the early-termination bars its peers set when it was sent; it sends back its
 JobResult with the weights and probe arrays beside the record, and needs nothing of
 the runner's disk (a local worker also writes each epoch into the store as it ends:
 runner.live). A sweep's run uses one BLAS thread wherever it runs; local workers die
@@ -34,11 +34,11 @@ def _die_with(parent_pid):
         os._exit(1)
 
 
-def _job(config, ctx, key, peers, live, parent_pid):
+def _job(config, ctx, key, bars, live, parent_pid):
     if parent_pid is not None:
         _die_with(parent_pid)
     with threadpool_limits(limits=1):
-        return run_one(config, ctx, key=key, peers=peers, live=live)
+        return run_one(config, ctx, key=key, bars=bars, live=live)
 
 
 class InProcessWorkers:
@@ -55,10 +55,10 @@ class InProcessWorkers:
     def capacity(self):
         return 1
 
-    def submit(self, config, ctx, key, peers, live=None):
+    def submit(self, config, ctx, key, bars, live=None):
         future = Future()
         with threadpool_limits(limits=max(self.blas_threads, 1)):
-            future.set_result(run_one(config, ctx, on_epoch=self.on_epoch, key=key, peers=peers,
+            future.set_result(run_one(config, ctx, on_epoch=self.on_epoch, key=key, bars=bars,
                                       wandb_run=self.wandb_run, live=live))
         return future
 
@@ -89,11 +89,11 @@ class LocalWorkers:
     def capacity(self):
         return self.jobs
 
-    def submit(self, config, ctx, key, peers, live=None):
+    def submit(self, config, ctx, key, bars, live=None):
         from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
 
         self.executor = get_reusable_executor(max_workers=self.jobs)
-        return self.executor.submit(_job, config, ctx, key, peers, live, os.getpid())
+        return self.executor.submit(_job, config, ctx, key, bars, live, os.getpid())
 
     def close(self):
         pass
@@ -124,9 +124,9 @@ class DaskWorkers:
     def capacity(self):
         return max(1, sum(self.client.nthreads().values()))
 
-    def submit(self, config, ctx, key, peers, live=None):
+    def submit(self, config, ctx, key, bars, live=None):
         """``live`` is dropped: the cluster's workers may not see the store, so epochs come with the result."""
-        return self.executor.submit(_job, config, ctx, key, peers, None, None)
+        return self.executor.submit(_job, config, ctx, key, bars, None, None)
 
     def close(self):
         self.client.close()

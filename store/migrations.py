@@ -156,6 +156,19 @@ def m012_promotions(db):
     flat_view(db, _OPTIONS_V12)
 
 
+@migration
+def m013_sequence(db):
+    """A store-wide number each change of a run's status takes, set by triggers whoever writes, so a runner follows
+    its sweep by reading only the runs that changed since its last look, from an index, instead of all of them."""
+    db["runs"].add_column("sequence", int)
+    db.execute("UPDATE runs SET sequence = id")
+    db["runs"].create_index(["sequence"])
+    db["runs"].create_index(["sweep", "sequence"])
+    for name, event in (("insert", "INSERT"), ("status", "UPDATE OF status")):
+        db.execute(f"CREATE TRIGGER runs_sequence_on_{name} AFTER {event} ON runs BEGIN UPDATE runs SET sequence = "
+                   f"(SELECT COALESCE(MAX(sequence), 0) + 1 FROM runs) WHERE id = NEW.id; END")
+
+
 def relative_to(folder, path):
     """``path`` relative to ``folder`` when it lies inside it, else unchanged (None stays None)."""
     if path is None:

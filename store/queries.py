@@ -13,15 +13,19 @@ class Queries:
         return list(self.iter_runs(*args, **kwargs))
 
     def iter_runs(self, sweep=None, status=None, match=None, has=None, key=None, sort="id", descending=False,
-                  limit=None, fields=None, ids=None):
+                  limit=None, fields=None, ids=None, after=None):
         """Runs (Run values), oldest first unless ``sort`` says, read as they are iterated: a long listing's
         first lines come at once.
 
         ``status``: one Status (or its name) or several; ``match``: {run column or config option: value};
         ``has``: a metric the runs must have; ``sort``: a run column (ties go by id); ``fields``: only these
-        columns, as plain dicts (the config parsed): a large sweep's cheap read; ``ids``: only these runs.
+        columns, as plain dicts (the config parsed): a large sweep's cheap read; ``ids``: only these runs; ``after``:
+        only those whose status changed since the store's ``sequence`` reached this (a follower's look at what is new).
         """
         clauses, args = [], []
+        if after is not None:
+            clauses.append("sequence > ?")
+            args.append(after)
         if ids is not None:
             clauses.append("id IN (SELECT value FROM json_each(?))")
             args.append(json.dumps([int(i) for i in ids]))
@@ -64,14 +68,6 @@ class Queries:
         rows = self.runs(sweep=sweep, key=self.key(config), sort="repeat", descending=True, limit=1)
         return rows[0] if rows else None
 
-    def done_keys(self, sweep, ended_since=None):
-        """The keys of the sweep's runs that need no rerun: finished, diverged or stopped by early termination
-        (``ended_since``: a time; only those that ended since). Read alone, so a resume of a large sweep parses
-        no configuration. 'running' (interrupted) and 'failed' runs are rerun when the sweep resumes.
-        """
-        return {r["config_hash"] for r in self.iter_runs(sweep=sweep, status=FINAL, fields=("config_hash", "ended_at"))
-                if (r["ended_at"] or 0) >= (ended_since or 0)}
-
     def best(self, metric="test_f1", sweep=None, lowest=False, match=None):
         """The finished run with the highest (or lowest) ``metric``, among those matching ``match``."""
         if metric not in METRICS:
@@ -93,21 +89,6 @@ class Queries:
 
     def epochs(self, run_id):
         return list(self.db["epochs"].rows_where("run_id = ?", [run_id], order_by="epoch"))
-
-    def val_accs(self, sweep, epochs, exclude_hash=None):
-        """{epoch: [validation accuracies]} of the sweep's recorded runs (early-termination peers; the epochs of a
-        run still training are not yet a peer's)."""
-        epochs = list(epochs)
-        peers = {e: [] for e in epochs}
-        if not epochs:
-            return peers
-        rows = self.db.execute(
-            f"SELECT e.epoch, e.val_acc FROM epochs e JOIN runs r ON r.id = e.run_id WHERE r.sweep = ? "
-            f"AND e.epoch IN ({', '.join('?' * len(epochs))}) AND r.config_hash != ? AND e.val_acc IS NOT NULL "
-            f"AND r.status != ?", [sweep, *epochs, exclude_hash or "", Status.RUNNING.value]).fetchall()
-        for epoch, val_acc in rows:
-            peers[epoch].append(val_acc)
-        return peers
 
     def curves(self, metric="val_acc", sweeps=None, runs=None):
         """The final runs (of ``sweeps``, else of all) with ``metric`` at each epoch they reached, in epoch order:

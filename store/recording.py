@@ -53,6 +53,15 @@ class Recording:
             self.db["epochs"].insert_all([_epoch_row(run_id, e) for e in record.epochs])
         return run_id
 
+    def forget_files(self, run_id):
+        """Clear a run's file paths, as a retention policy lets its files go -> where its weights were (None: it had
+        none), for the caller to delete after: a kill between leaves files no row names, never a row naming files
+        that are gone. Nothing else of the run changes."""
+        with self._immediate():
+            row = self._row(None, None, run_id)
+            self.db["runs"].update(run_id, {**{p: None for p in PATHS}, "weights_sha256": None})
+        return self.resolve(row["weights_path"])
+
     def record_epoch(self, run_id, metrics):
         """Write one epoch of a run still training, as it ends, so a dashboard draws it live -> False when the run
         is no longer running (it was recorded or released: its epochs are the record's). An epoch replaces what a

@@ -88,6 +88,7 @@ RUN_FIELDS = (
     Field("weights_sha256", str, "recorded"),
     Field("proposal", str, "claim", shown=True),  # why the sweep's method proposed it
     Field("promoted_from", int, "claim", shown=True),  # the run at the budget below whose rank earned this one
+    Field("sequence", int, "run"),  # the store's count of status changes at this run's latest (see m013_sequence)
 )
 RUN_COLUMNS = {f.name: f.type for f in RUN_FIELDS}  # the runs table as the migrations leave it (a test holds them)
 RECORDED = tuple(f.name for f in RUN_FIELDS if f.kind == "recorded")

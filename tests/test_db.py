@@ -86,7 +86,7 @@ def test_a_store_moved_with_its_runs_folder_resumes_and_its_paths_resolve(tmp_pa
     assert made.returncode == 0, made.stderr
     raw = sqlite3.connect(first / "runs.db")
     assert {p for (p,) in raw.execute("SELECT weights_path FROM runs")} <= {
-        f"runs/move/{k}.npy" for (k,) in raw.execute("SELECT config_hash FROM runs")}
+        f"runs/move/{k[:2]}/{k}.npy" for (k,) in raw.execute("SELECT config_hash FROM runs")}
     raw.close()
     moved = Path(shutil.move(first, tmp_path / "elsewhere" / "second"))
     resumed = python("-m", "runner", moved / "move.yaml", "--db", moved / "runs.db", "--runs_dir", moved / "runs",
@@ -231,20 +231,6 @@ def test_the_best_run_is_the_finished_one_with_the_highest_or_lowest_metric(tmp_
         store.best("f1")
 
 
-def test_early_termination_peers_are_the_other_runs_val_acc_at_the_asked_epochs(tmp_path):
-    store = RunStore(tmp_path / "runs.db")
-    configs = [resolve_config({"seed": seed}) for seed in range(4)]
-    histories = {0: [0.1, 0.2, 0.3], 1: [0.4, 0.5], 2: [0.6, None, 0.7], 3: [0.8]}
-    for seed, accs in histories.items():
-        store.record("other" if seed == 3 else "s", as_record(configs[seed], {"status": "finished", "epochs": [
-            {"epoch": e, "val_acc": acc} for e, acc in enumerate(accs, start=1)]}))
-    everyone = store.val_accs("s", [1, 2])
-    assert {e: sorted(v) for e, v in everyone.items()} == {1: [0.1, 0.4, 0.6], 2: [0.2, 0.5]}
-    others = store.val_accs("s", [2, 3], exclude_hash=store.key(configs[0]))
-    assert {e: sorted(v) for e, v in others.items()} == {2: [0.5], 3: [0.7]}
-    assert store.val_accs("s", []) == {}
-
-
 def test_held_keys_are_the_running_runs_under_a_live_lease_and_get_finds_a_run_by_id(tmp_path):
     store = RunStore(tmp_path / "runs.db")
     live, lapsed, done, elsewhere = (resolve_config({"seed": seed}) for seed in range(4))
@@ -307,19 +293,16 @@ def test_weights_paths_are_stored_relative_inside_the_store_folder_and_absolute_
     assert stored == [str(Path("runs") / "s" / "a.npy"), str(outside)]
 
 
-def test_find_and_done_keys_keep_to_their_sweep_and_done_keys_to_final_runs(tmp_path):
-    """The same configuration in two sweeps is two runs; a run being trained or failed (rerun on resume) is not done."""
+def test_find_keeps_to_its_sweep(tmp_path):
+    """The same configuration in two sweeps is two runs."""
     store = RunStore(tmp_path / "runs.db")
-    config, failed, running = (resolve_config({"seed": seed}) for seed in (0, 1, 2))
+    config = resolve_config({"seed": 0})
     ids = {}
-    for sweep, each, status in (("a", config, "finished"), ("b", config, "diverged"), ("a", failed, "failed")):
-        ids[sweep, status] = store.claim(sweep, each, "me", 60)
-        store.record(sweep, as_record(each, {"status": status, "epochs": []}))
-    assert store.claim("a", running, "me", 60) is not None  # claimed, nothing recorded yet
+    for sweep, status in (("a", "finished"), ("b", "diverged")):
+        ids[sweep, status] = store.claim(sweep, config, "me", 60)
+        store.record(sweep, as_record(config, {"status": status, "epochs": []}))
     assert store.find("a", config)["id"] == ids["a", "finished"] and store.find("b", config)["id"] == ids["b", "diverged"]
-    assert store.done_keys("a") == {store.key(config)} and store.done_keys("b") == {store.key(config)}
-    assert store.done_keys("a", ended_since=time.time() + 1) == set(), "none ended since"
-    assert store.done_keys("c") == set()
+    assert store.find("c", config) is None
 
 
 def test_a_record_holds_only_how_a_run_ended_and_numpy_numbers_are_stored_as_numbers(tmp_path):
@@ -525,7 +508,6 @@ def test_status_queries_use_placeholders_so_one_status_or_several_work(tmp_path)
     assert [r["status"] for r in store.runs(status="stopped")] == ["stopped"]
     assert [r["status"] for r in store.runs(status=("stopped",))] == ["stopped"]
     assert [r["status"] for r in store.runs(status=["finished", "failed"])] == ["finished", "failed"]
-    assert store.done_keys("s") == {store.key(resolve_config({"seed": seed})) for seed in (0, 1)}
     assert store.status_counts("s") == {("s", "failed"): 1, ("s", "finished"): 1, ("s", "stopped"): 1}
 
 
@@ -610,8 +592,7 @@ def test_a_large_sweeps_cheap_reads_give_the_columns_asked_and_the_spread_by_epo
 
 
 def test_a_run_in_training_gains_its_epochs_one_by_one_and_its_record_has_the_last_word(tmp_path):
-    """record_epoch writes an epoch of a running run as it ends (the dashboard's live curves); early termination
-    does not take it as a peer until it is recorded; an epoch replaces what an earlier attempt left from there on;
+    """record_epoch writes an epoch of a running run as it ends (the dashboard's live curves); an epoch replaces what an earlier attempt left from there on;
     a run no longer running takes no live epoch."""
     store = RunStore(tmp_path / "runs.db")
     config, peer = resolve_config({"seed": 1}), resolve_config({"seed": 2})
@@ -622,7 +603,6 @@ def test_a_run_in_training_gains_its_epochs_one_by_one_and_its_record_has_the_la
     assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.3), (2, 0.4)]
     assert store.epochs(run_id)[0]["train_loss"] == 2.0
     assert store.get(run_id)["epochs_done"] == 2 and store.get(run_id)["status"] == "running"
-    assert store.val_accs("s", [1]) == {1: [0.5]}, "a running run's epochs are not yet a peer's"
     assert [(r["epoch"], r["runs"]) for r in store.epoch_spread("s")] == [(1, 2), (2, 1)], "the band sees them"
     assert store.record_epoch(run_id, {"epoch": 1, "val_acc": 0.35}), "a new attempt starts again at epoch 1"
     assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.35)]
@@ -630,4 +610,3 @@ def test_a_run_in_training_gains_its_epochs_one_by_one_and_its_record_has_the_la
                                                                          for e in (1, 2, 3)]}), run_id)
     assert not store.record_epoch(run_id, {"epoch": 4, "val_acc": 0.9}), "the recorded run keeps its epochs"
     assert [(e["epoch"], e["val_acc"]) for e in store.epochs(run_id)] == [(1, 0.1), (2, 0.2), (3, 0.1 * 3)]
-    assert sorted(store.val_accs("s", [1])[1]) == [0.1, 0.5]

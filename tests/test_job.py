@@ -12,6 +12,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_score,
 from mlp.data import load_uint8, to_unit_float, validation_split
 from mlp.options import resolve_config
 import runner.job
+from runner.early_stop import Bar
 from runner.job import JobContext, run_one
 from runner.live import LiveEpochs
 from runner.pipeline import open_store
@@ -75,16 +76,16 @@ def test_a_diverged_run_is_reported_without_scores_or_weights(ctx):
     assert "test_acc" not in result.record.scores and result.weights is None
 
 
-def test_a_run_below_its_peers_is_stopped_by_the_rule_and_still_scored(tmp_path, data_dir):
+def test_a_run_below_its_bar_is_stopped_by_the_rule_and_still_scored(tmp_path, data_dir):
     rule = {"type": "median", "min_iter": 1}
     ctx = JobContext(runs_dir=str(tmp_path / "runs"), data_dir=str(data_dir), wandb_mode="disabled",
                      early_terminate=rule)
-    result = run_one(resolve_config(SMALL), ctx, peers={1: [1.0] * 4})
+    result = run_one(resolve_config(SMALL), ctx, bars={1: Bar(1.0, 4)})
     assert result.record.status == "stopped" and result.record.error.startswith(
         "median rule at epoch 1: val_acc ") and result.record.error.endswith(" below the bar 1.0000 of 4 runs")
     assert len(result.record.epochs) == 1
     assert 0 <= result.record.scores["test_acc"] <= 1 and result.weights is not None
-    unstopped = run_one(resolve_config(SMALL), ctx, peers={1: [0.0] * 4})
+    unstopped = run_one(resolve_config(SMALL), ctx, bars={1: Bar(0.0, 4)})
     assert unstopped.record.status == "finished" and len(unstopped.record.epochs) == 2
 
 

@@ -14,7 +14,6 @@ from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -29,9 +28,9 @@ from mlp.options import resolve_config
 from runner.early_stop import EarlyTermination
 from runner.job import JobContext, JobResult
 from runner.lease import Lease
-from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Bookkeeping, _peers, _worker_lost, claim_next,
-                             key_defaults, open_store, run_sweep, save_files)
-from runner.proposers import FixedProposer, Proposal
+from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Bookkeeping, _worker_lost, claim_next,
+                             key_defaults, open_store, run_sweep)
+from runner.proposers import FixedProposer
 from runner.sweep_file import expand, load_sweep
 from runner.workers import InProcessWorkers, LocalWorkers
 from store import RunRecord, RunStore
@@ -200,11 +199,11 @@ def test_hyperband_stops_runs_below_the_quantile_of_their_peers():
     rule = EarlyTermination("hyperband", min_iter=2, eta=2)
     assert [e for e in range(1, 10) if rule.checks_at(e)] == [2, 4, 8]
     peers = [0.9, 0.91, 0.92, 0.93]
-    assert rule.should_stop(2, 0.5, peers) and not rule.should_stop(2, 0.95, peers)
-    assert not rule.should_stop(3, 0.5, peers), "hyperband only judges at its brackets"
-    assert not rule.should_stop(2, 0.5, peers[:1]), "too few peers to judge"
+    assert rule.bar(2, peers) == (pytest.approx(0.915), 4)  # the median at eta 2
+    assert rule.bar(3, peers) is None, "hyperband only judges at its brackets"
+    assert rule.bar(2, peers[:1]) is None, "too few peers to judge"
     median = EarlyTermination("median", min_iter=1)
-    assert median.should_stop(5, 0.9, [0.8, 0.95, 0.96, 0.97]) and not median.should_stop(5, 0.96, [0.8, 0.9, 0.95, 0.97])
+    assert median.bar(5, [0.8, 0.95, 0.96, 0.97]).value == pytest.approx(0.955)
 
 
 @SWEEP_DEADLINE
@@ -224,6 +223,8 @@ def test_early_termination_stops_hopeless_runs_in_a_real_sweep(tmp_path):
     assert [r["proposal"] for r in store.runs(sweep="et")] == [
         f"grid: configuration {i} of 6 of the sweep's expansion" for i in range(1, 7)]
     assert slow["error"].startswith("hyperband rule at epoch 2: val_acc ") and slow["error"].endswith(" runs")
+    assert slow["weights_path"] is None and all(Path(r["weights_path"]).is_file() for r in store.runs(
+        sweep="et", status="finished")), "by default, finished runs keep their files and stopped ones none"
 
 
 @SWEEP_DEADLINE
@@ -310,9 +311,9 @@ class ScriptedWorkers(InProcessWorkers):
     def capacity(self):
         return self.jobs
 
-    def submit(self, config, ctx, key, peers, live=None):
+    def submit(self, config, ctx, key, bars, live=None):
         assert len(self.in_flight) < self.capacity(), "a job submitted to a busy pool"
-        self.calls.append((config, ctx, key, peers))
+        self.calls.append((config, ctx, key, bars))
         future = Unread(self.in_flight)
         if self.deaths[config["seed"]] > 0:
             self.deaths[config["seed"]] -= 1
@@ -322,7 +323,7 @@ class ScriptedWorkers(InProcessWorkers):
             status = self.outcomes[config["seed"]]
             result = JobResult(RunRecord(config, status, error=f"it {status}"))
         else:
-            result = super().submit(config, ctx, key, peers, live).result()
+            result = super().submit(config, ctx, key, bars, live).result()
         if self.meanwhile is not None:
             self.meanwhile(config)
         future.set_result(result)
@@ -461,11 +462,11 @@ def test_run_sweep_gives_up_after_max_worker_deaths(tmp_path, monkeypatch):
 
 
 @SWEEP_DEADLINE
-def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, monkeypatch):
-    """The key names the job's W&B run; the peers it judges itself against leave out its own earlier epochs
-    (a rerun's, here), or a run would be compared with itself."""
+def test_run_sweep_hands_each_job_its_key_and_the_bars_the_other_runs_set(tmp_path, monkeypatch):
+    """The key names the job's W&B run; the bars it judges itself by leave out its own earlier epochs (a rerun's,
+    here), or a run would be compared with itself."""
     spec = load_sweep(write_sweep(tmp_path, "peers", {"epochs": {"value": 2}, "seed": {"values": [0, 1, 2]}},
-                                  early_terminate={"type": "median", "min_iter": 1}))
+                                  early_terminate={"type": "hyperband", "min_iter": 1, "eta": 2}))
     store = RunStore(tmp_path / "runs.db")
     ctx = JobContext(sweep="peers", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled",
                      early_terminate=spec["early_terminate"])
@@ -473,11 +474,11 @@ def test_run_sweep_hands_each_job_its_key_and_the_other_runs_scores(tmp_path, mo
     pool = ScriptedWorkers()
     run_sweep(spec, store, pool, ctx=ctx, progress=False, rerun=True)
     assert len(pool.calls) == 3
-    for config, _, key, peers in pool.calls:
+    for config, _, key, bars in pool.calls:
         assert key == store.key(config)
         others = [r for r in store.runs(sweep="peers") if r["config_hash"] != key]
-        assert sorted(peers[1]) == sorted(e["val_acc"] for r in others for e in store.epochs(r["id"])
-                                          if e["epoch"] == 1)
+        at_one = [e["val_acc"] for r in others for e in store.epochs(r["id"]) if e["epoch"] == 1]
+        assert len(at_one) == 2 and bars[1] == (pytest.approx(sum(at_one) / 2), 2), "eta 2: the median of two"
 
 
 @SWEEP_DEADLINE
@@ -572,19 +573,6 @@ def test_a_rerun_counts_as_done_what_another_runner_reran_meanwhile(tmp_path, mo
     assert [c["seed"] for c, _, _, _ in pool.calls] == [0]
 
 
-def test_a_job_is_sent_its_peers_at_each_rung_of_its_own_run_without_its_own_epochs(tmp_path):
-    store = RunStore(tmp_path / "runs.db")
-    mine, other = resolve_config({"epochs": 4}), resolve_config({"epochs": 4, "seed": 1})
-    for config, accs in ((mine, (0.1, 0.2, 0.3, 0.4)), (other, (0.5, 0.6, 0.7, 0.8))):
-        store.record("s", as_record(config, {"status": "finished", "epochs": [{"epoch": e, "val_acc": a}
-                                                                     for e, a in enumerate(accs, 1)]}))
-    median = EarlyTermination("median", min_iter=1)
-    assert _peers(store, "s", median, Proposal(mine, store.key(mine))) == {1: [0.5], 2: [0.6], 3: [0.7], 4: [0.8]}
-    hyperband = EarlyTermination("hyperband", min_iter=1, eta=2)
-    assert _peers(store, "s", hyperband, Proposal(mine, store.key(mine))) == {1: [0.5], 2: [0.6], 4: [0.8]}
-    assert _peers(store, "s", None, Proposal(mine, store.key(mine))) is None
-
-
 @SWEEP_DEADLINE
 def test_run_sweep_shows_by_default_a_progress_bar_of_runs_done_failed_and_left(tmp_path, data_dir, capsys):
     spec = load_sweep(write_sweep(tmp_path, "one", {"epochs": {"value": 1}, "train_size": {"value": 300}}))
@@ -593,25 +581,6 @@ def test_run_sweep_shows_by_default_a_progress_bar_of_runs_done_failed_and_left(
     assert summary.counts == {"finished": 1}
     err = capsys.readouterr().err
     assert "one: 100%" in err and re.search(r"1/1 \[[^]]*(run/s|s/run), done=1, failed=0, left=0\]", err)
-
-
-@pytest.mark.parametrize("status", ["finished", "stopped", "diverged", "failed"])
-def test_save_files_keeps_the_arrays_of_finished_and_stopped_runs_only(tmp_path, status):
-    config, weights, probe = resolve_config({}), {"W0": np.ones((2, 3))}, {"grads": np.arange(4.0)}
-    result = JobResult(RunRecord(config, status), weights, probe)
-    stem = (tmp_path / "sweep" / "key").resolve()
-    save_files(result, stem)
-    if status in ("diverged", "failed"):
-        assert not (tmp_path / "sweep").exists() and result.record.weights_path is None
-        return
-    assert result.record.weights_path == f"{stem}.npy" and result.record.probe_path == f"{stem}.probe.npz"
-    assert np.load(f"{stem}.npy", allow_pickle=True).item()["W0"].tolist() == weights["W0"].tolist()
-    text = Path(f"{stem}.json").read_text()
-    assert json.loads(text) == config
-    keys = [line for line in text.splitlines() if line.startswith('  "')]
-    assert len(keys) == len(config) and keys == sorted(keys), "for a reader: a key a line, two spaces in, sorted"
-    assert np.load(f"{stem}.probe.npz")["grads"].tolist() == [0.0, 1.0, 2.0, 3.0]
-    assert sorted(p.name for p in stem.parent.iterdir()) == ["key.json", "key.npy", "key.probe.npz"]
 
 
 def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):

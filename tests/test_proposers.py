@@ -266,6 +266,28 @@ def test_train_pys_run_is_offered_however_the_store_holds_it(tmp_path):
     proposer, book = FixedProposer("train", store, [config]), Bookkeeping(store, "train", repeat=True)
     assert book.done() == set() and proposer.pending(book.done())
     assert proposer.propose(book.done()) == [Proposal(config, store.key(config))]
-    book.recorded.add(store.key(config))
+    book.mark_recorded(store.key(config))
     assert book.done() == {store.key(config)} and not proposer.pending(book.done())
     assert not proposer.pending(Bookkeeping(store, "train").done()), "without repeat, a finished run is done"
+
+
+def test_a_fit_learns_from_a_bounded_history_holding_the_best_runs_so_a_proposal_costs_the_same_at_any_size():
+    """Above MAX_MODEL_POINTS the model sees the best runs by their last value (half the bound) and an even draw
+    of the rest, never more points than the bound; below it, every run, and the seed's stream untouched."""
+    spec = {"name": "m", "parameters": {**QUICK, "epochs": {"value": 10},
+                                        "learning_rate": {"min": 1e-4, "max": 0.1, "distribution": "log_uniform_values"}}}
+    runs = 3 * bayes.MAX_MODEL_POINTS // 10  # 10 points each: three times the bound
+    curves = [curve(i, [0.5] * 9 + [i / runs], learning_rate=10 ** -(1 + 3 * i / runs)) for i in range(runs)]
+    rng, untouched = np.random.default_rng(0), np.random.default_rng(0)
+    few = curves[: bayes.MAX_MODEL_POINTS // 10]
+    assert bayes.bounded(few, "maximize", rng) is few and rng.random() == untouched.random()
+    kept = bayes.bounded(curves, "maximize", np.random.default_rng(0))
+    assert sum(len(c.values) for c in kept) <= bayes.MAX_MODEL_POINTS
+    best = {c.run_id for c in curves[-bayes.MAX_MODEL_POINTS // 20:]}  # the top half of the bound's points
+    assert best <= {c.run_id for c in kept} and len(kept) > len(best), "the best, and a draw of the rest"
+    assert [c.run_id for c in kept] == sorted(c.run_id for c in kept)
+    model = bayes.Model(spec["parameters"], curves, "maximize", np.random.default_rng(0))
+    assert model.points <= bayes.MAX_MODEL_POINTS and model.runs == len(kept)
+    proposals = bayes.propose(spec, curves, 4, np.random.default_rng(0))
+    assert len(proposals) == 4 and all(f"from {model.points} epochs of {model.runs} runs" in p.reason
+                                       for p in proposals if p.reason.startswith("model: "))

@@ -39,6 +39,8 @@ BAD_SWEEPS = {
                                  "parameters: {epochs: {values: [1, 3]}}\n",
     "one budget": "method: bayes\nrun_cap: 2\nfidelity: budgets\nearly_terminate: {type: hyperband}\n"
                   "parameters: {epochs: {value: 3}}\n",
+    "unknown weights policy": "method: grid\nkeep_weights: some\nparameters: {epochs: {value: 1}}\n",
+    "keep the best none": "method: grid\nkeep_weights: {best: 0}\nparameters: {epochs: {value: 1}}\n",
 }
 
 

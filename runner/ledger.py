@@ -1,0 +1,109 @@
+"""What a runner knows of its sweep, kept current by reading only what changed.
+
+Every change of a run's status takes the store's next ``sequence`` number (store migration m013), so a look at
+the sweep reads the runs changed since the last look, from an index: a resume reads its sweep once, and each
+later look costs what changed, not what the sweep holds. From those rows the ledger keeps the keys that need no
+run (final runs, and what this invocation recorded) and, for early termination, each other run's validation
+accuracy at the rule's epochs, with the bars they make cached until a new result moves them.
+"""
+from collections import Counter, defaultdict
+
+import numpy as np
+
+from store import FINAL, Status
+
+
+class Follower:
+    """Reads a sweep's runs whose status changed since its last read: a whole sweep the first time, then only what
+    is new. The pipeline's ledger and the bayes proposer each follow their sweep with one."""
+
+    def __init__(self, store, sweep, fields):
+        self.store, self.sweep, self.fields, self.seen = store, sweep, (*fields, "sequence"), 0
+
+    def changed(self):
+        """-> the runs (dicts of ``fields``) whose status changed since the last call, in the order they did."""
+        rows = list(self.store.iter_runs(sweep=self.sweep, after=self.seen, sort="sequence", fields=self.fields))
+        if rows:
+            self.seen = rows[-1]["sequence"]
+        return rows
+
+
+class SweepLedger:
+    """The sweep's done keys and early-termination bars, as of the last ``look``.
+
+    ``rerun_before``: a time; only final runs that ended since then count as done (``--rerun``). ``rule``: the
+    sweep's EarlyTermination, or None (no peers are kept).
+    """
+
+    def __init__(self, store, sweep, rule=None, rerun_before=None):
+        self.store, self.rule, self.rerun_before = store, rule, rerun_before
+        self.follower = Follower(store, sweep, ("id", "config_hash", "status", "ended_at"))
+        self.final_key = {}  # run id -> key, of the runs that count as done
+        self.finals = Counter()  # key -> how many of its runs (repeats) count as done
+        self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
+        self.done = set()  # keys needing no run: a key of ``finals`` or of ``recorded``
+        self.peer_runs = defaultdict(set)  # key -> its runs whose epochs are peers (a rerun's or a repeat's own)
+        self.peers = defaultdict(dict)  # epoch -> {run id: val_acc}, of the runs that are not running
+        self._bars = {}  # epoch -> Bar, of the peers as they are (dropped when they change)
+
+    def look(self):
+        """Read the sweep's runs whose status changed since the last look."""
+        rows = self.follower.changed()
+        for row in rows:
+            self._count_done(row)
+        if rows and self.rule is not None:
+            self._update_peers(rows)
+
+    def mark_recorded(self, key):
+        self.recorded.add(key)
+        self.done.add(key)
+
+    def bars(self, config, key):
+        """{epoch: Bar} a run of ``config`` must clear at the rule's epochs, from the other runs' (not ``key``'s)
+        validation accuracy as of the last look; the epochs with too few peers to judge are left out."""
+        if self.rule is None:
+            return None
+        own, bars = self.peer_runs.get(key), {}
+        for epoch in range(1, config["epochs"] + 1):
+            if not self.rule.checks_at(epoch):
+                continue
+            bar = self._bar(epoch) if not own else self.rule.bar(epoch, [v for run_id, v in self.peers[epoch].items()
+                                                                        if run_id not in own])
+            if bar is not None:
+                bars[epoch] = bar
+        return bars
+
+    def _bar(self, epoch):
+        if epoch not in self._bars:
+            values = self.peers[epoch]
+            self._bars[epoch] = self.rule.bar(epoch, np.fromiter(values.values(), float, len(values)))
+        return self._bars[epoch]
+
+    def _count_done(self, row):
+        run_id, key = row["id"], row["config_hash"]
+        counted = Status(row["status"]) in FINAL and (row["ended_at"] or 0) >= (self.rerun_before or 0)
+        before = self.final_key.pop(run_id, None)
+        if before is not None:
+            self.finals[before] -= 1
+            if not self.finals[before] and before not in self.recorded:
+                self.done.discard(before)
+        if counted:
+            self.final_key[run_id] = key
+            self.finals[key] += 1
+            self.done.add(key)
+
+    def _update_peers(self, rows):
+        """Each changed run leaves the peers, and comes back with its epochs at the rule's epochs unless it is
+        running again (the epochs of a run in training are not yet a peer's)."""
+        for row in rows:
+            self.peer_runs[row["config_hash"]].discard(row["id"])
+            for epoch, values in self.peers.items():
+                if values.pop(row["id"], None) is not None:
+                    self._bars.pop(epoch, None)
+        ended = [row for row in rows if row["status"] != Status.RUNNING.value]
+        for run in self.store.curves("val_acc", runs=ended):
+            for epoch, val_acc in enumerate(run["values"], start=1):
+                if val_acc is not None and self.rule.checks_at(epoch):
+                    self.peers[epoch][run["id"]] = val_acc
+                    self.peer_runs[run["config_hash"]].add(run["id"])
+                    self._bars.pop(epoch, None)
