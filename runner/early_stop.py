@@ -30,6 +30,7 @@ class StopTraining(Exception):
 class EarlyTermination:
     def __init__(self, kind, min_iter=3, eta=3):
         self.kind, self.min_iter, self.eta = kind, int(min_iter), float(eta)
+        self._checks = {}  # epoch -> checks_at(epoch)
 
     @classmethod
     def from_spec(cls, spec):
@@ -39,6 +40,12 @@ class EarlyTermination:
         return cls(spec["type"], spec.get("min_iter", 3), spec.get("eta", 3))
 
     def checks_at(self, epoch):
+        """Does the rule judge at ``epoch``? (asked for every epoch of every run a large sweep's ledger reads)"""
+        if epoch not in self._checks:
+            self._checks[epoch] = self._judges(epoch)
+        return self._checks[epoch]
+
+    def _judges(self, epoch):
         if epoch < self.min_iter:
             return False
         if self.kind == "median":

@@ -37,14 +37,16 @@ class SweepLedger:
 
     def __init__(self, store, sweep, rule=None, rerun_before=None):
         self.store, self.rule, self.rerun_before = store, rule, rerun_before
-        self.follower = Follower(store, sweep, ("id", "config_hash", "status", "ended_at"))
+        self.follower = Follower(store, sweep, ("id", "config_hash", "status", "ended_at", "epochs_done"))
         self.final_key = {}  # run id -> key, of the runs that count as done
         self.finals = Counter()  # key -> how many of its runs (repeats) count as done
         self.recorded = set()  # keys recorded in this invocation: a failure is not retried today
         self.done = set()  # keys needing no run: a key of ``finals`` or of ``recorded``
+        self.peer_key = {}  # run id -> key, of the runs whose epochs are peers
         self.peer_runs = defaultdict(set)  # key -> its runs whose epochs are peers (a rerun's or a repeat's own)
         self.peers = defaultdict(dict)  # epoch -> {run id: val_acc}, of the runs that are not running
         self._bars = {}  # epoch -> Bar, of the peers as they are (dropped when they change)
+        self.longest = 0  # the most epochs a run of the sweep has reached
 
     def look(self):
         """Read the sweep's runs whose status changed since the last look."""
@@ -96,14 +98,17 @@ class SweepLedger:
         """Each changed run leaves the peers, and comes back with its epochs at the rule's epochs unless it is
         running again (the epochs of a run in training are not yet a peer's)."""
         for row in rows:
-            self.peer_runs[row["config_hash"]].discard(row["id"])
-            for epoch, values in self.peers.items():
-                if values.pop(row["id"], None) is not None:
-                    self._bars.pop(epoch, None)
-        ended = [row for row in rows if row["status"] != Status.RUNNING.value]
-        for run in self.store.curves("val_acc", runs=ended):
-            for epoch, val_acc in enumerate(run["values"], start=1):
-                if val_acc is not None and self.rule.checks_at(epoch):
-                    self.peers[epoch][run["id"]] = val_acc
-                    self.peer_runs[run["config_hash"]].add(run["id"])
-                    self._bars.pop(epoch, None)
+            key = self.peer_key.pop(row["id"], None)
+            if key is not None:
+                self.peer_runs[key].discard(row["id"])
+                for epoch, values in self.peers.items():
+                    if values.pop(row["id"], None) is not None:
+                        self._bars.pop(epoch, None)
+        ended = {row["id"]: row["config_hash"] for row in rows if row["status"] != Status.RUNNING.value}
+        self.longest = max([self.longest, *(row["epochs_done"] or 0 for row in rows)])
+        rungs = [epoch for epoch in range(1, self.longest + 1) if self.rule.checks_at(epoch)]
+        for run_id, epoch, val_acc in self.store.epoch_values(ended, rungs):
+            self.peers[epoch][run_id] = val_acc
+            self.peer_key[run_id] = ended[run_id]
+            self.peer_runs[ended[run_id]].add(run_id)
+            self._bars.pop(epoch, None)

@@ -105,6 +105,14 @@ class Queries:
             values[run_id].append(value)
         return [{**r, "values": values[r["id"]]} for r in runs]
 
+    def epoch_values(self, run_ids, epochs, metric="val_acc"):
+        """(run id, epoch, value) of a per-epoch ``metric`` of the runs ``run_ids`` at ``epochs`` only, where it was
+        measured: the few points of a large sweep that early termination reads."""
+        _per_epoch(metric)
+        return self.db.execute(f"SELECT run_id, epoch, {metric} FROM epochs WHERE run_id IN (SELECT value FROM "
+                               f"json_each(?)) AND epoch IN (SELECT value FROM json_each(?)) AND {metric} IS NOT NULL",
+                               [json.dumps(list(run_ids)), json.dumps(list(epochs))]).fetchall()
+
     def epoch_spread(self, sweep, metric="val_acc"):
         """At each epoch, the lowest, mean and highest ``metric`` of the sweep's runs and how many reached it, summed
         by SQLite: the band under a large sweep's curves."""
