@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
-from sklearn.ensemble import RandomForestRegressor
 
 from mlp.options import resolve_config
 
@@ -215,6 +214,8 @@ class Model:
                 X.append(row + [self._fidelity(budget or max(len(curve.values), 1))])
                 y.append(worst)
         self.points, self.runs = len(y), len(curves)
+        from sklearn.ensemble import RandomForestRegressor  # noqa: PLC0415 - 2 s to import: only a bayes fit pays it
+
         self.forest = RandomForestRegressor(n_estimators=64, min_samples_leaf=2, max_features=0.5,
                                             random_state=int(rng.integers(2**31)))
         self.forest.fit(np.array(X), np.array(y))

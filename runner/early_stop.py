@@ -11,8 +11,6 @@ the median rule waits for MEDIAN_PEERS.
 import math
 from typing import NamedTuple
 
-import numpy as np
-
 MEDIAN_PEERS = 4
 
 
@@ -51,17 +49,21 @@ class EarlyTermination:
         if self.kind == "median":
             return True
         ratio = epoch / self.min_iter
-        k = round(np.log(ratio) / np.log(self.eta))
+        k = round(math.log(ratio) / math.log(self.eta))
         return abs(self.min_iter * self.eta ** k - epoch) < 1e-9
 
     @property
     def min_peers(self):
         return MEDIAN_PEERS if self.kind == "median" else math.ceil(self.eta)
 
-    def bar(self, epoch, peer_val_accs):
-        """The Bar a run must clear at ``epoch`` among the other runs' validation accuracies there, or None where the
-        rule does not judge (not one of its epochs, or too few peers)."""
-        if not self.checks_at(epoch) or len(peer_val_accs) < self.min_peers:
+    def bar(self, epoch, ranked):
+        """The Bar a run must clear at ``epoch`` among the other runs' validation accuracies there, ``ranked`` lowest
+        first (a large sweep's ledger keeps them so, and a bar then costs no sort), or None where the rule does not
+        judge (not one of its epochs, or too few peers). The quantile interpolates between the two nearest ranks,
+        as numpy's default does."""
+        if not self.checks_at(epoch) or len(ranked) < self.min_peers:
             return None
-        quantile = 0.5 if self.kind == "median" else 1 - 1 / self.eta
-        return Bar(float(np.quantile(peer_val_accs, quantile)), len(peer_val_accs))
+        position = (len(ranked) - 1) * (0.5 if self.kind == "median" else 1 - 1 / self.eta)
+        below = math.floor(position)
+        above = min(below + 1, len(ranked) - 1)
+        return Bar(float(ranked[below] + (position - below) * (ranked[above] - ranked[below])), len(ranked))

@@ -4,13 +4,14 @@ Every change of a run's status takes the store's next ``sequence`` number (store
 the sweep reads the runs changed since the last look, from an index: a resume reads its sweep once, and each
 later look costs what changed, not what the sweep holds. From those rows the ledger keeps the keys that need no
 run (final runs, and what this invocation recorded) and, for early termination, each other run's validation
-accuracy at the rule's epochs, with the bars they make cached until a new result moves them.
+accuracy at the rule's epochs, ranked, so a submit's bars cost the same at 60,000 runs as at 60.
 """
+import bisect
 from collections import Counter, defaultdict
 
-import numpy as np
-
 from store import FINAL, Status
+
+FEW = 16  # values inserted one by one into a ranked list; more are sorted in
 
 
 class Follower:
@@ -45,7 +46,7 @@ class SweepLedger:
         self.peer_key = {}  # run id -> key, of the runs whose epochs are peers
         self.peer_runs = defaultdict(set)  # key -> its runs whose epochs are peers (a rerun's or a repeat's own)
         self.peers = defaultdict(dict)  # epoch -> {run id: val_acc}, of the runs that are not running
-        self._bars = {}  # epoch -> Bar, of the peers as they are (dropped when they change)
+        self.ranked = defaultdict(list)  # epoch -> the same val_accs, sorted
         self.longest = 0  # the most epochs a run of the sweep has reached
 
     def look(self):
@@ -69,17 +70,15 @@ class SweepLedger:
         for epoch in range(1, config["epochs"] + 1):
             if not self.rule.checks_at(epoch):
                 continue
-            bar = self._bar(epoch) if not own else self.rule.bar(epoch, [v for run_id, v in self.peers[epoch].items()
-                                                                        if run_id not in own])
+            ranked = self.ranked[epoch]
+            if own and any(run_id in self.peers[epoch] for run_id in own):
+                ranked = list(ranked)
+                for run_id in own:
+                    _remove(ranked, self.peers[epoch].get(run_id))
+            bar = self.rule.bar(epoch, ranked)
             if bar is not None:
                 bars[epoch] = bar
         return bars
-
-    def _bar(self, epoch):
-        if epoch not in self._bars:
-            values = self.peers[epoch]
-            self._bars[epoch] = self.rule.bar(epoch, np.fromiter(values.values(), float, len(values)))
-        return self._bars[epoch]
 
     def _count_done(self, row):
         run_id, key = row["id"], row["config_hash"]
@@ -102,13 +101,32 @@ class SweepLedger:
             if key is not None:
                 self.peer_runs[key].discard(row["id"])
                 for epoch, values in self.peers.items():
-                    if values.pop(row["id"], None) is not None:
-                        self._bars.pop(epoch, None)
+                    _remove(self.ranked[epoch], values.pop(row["id"], None))
         ended = {row["id"]: row["config_hash"] for row in rows if row["status"] != Status.RUNNING.value}
         self.longest = max([self.longest, *(row["epochs_done"] or 0 for row in rows)])
         rungs = [epoch for epoch in range(1, self.longest + 1) if self.rule.checks_at(epoch)]
+        arrived = defaultdict(list)
         for run_id, epoch, val_acc in self.store.epoch_values(ended, rungs):
             self.peers[epoch][run_id] = val_acc
+            arrived[epoch].append(val_acc)
             self.peer_key[run_id] = ended[run_id]
             self.peer_runs[ended[run_id]].add(run_id)
-            self._bars.pop(epoch, None)
+        for epoch, values in arrived.items():
+            _insert(self.ranked[epoch], values)
+
+
+def _insert(ranked, values):
+    """Put ``values`` into the sorted list ``ranked``: one by one when few arrive (a run's result), else in one
+    sort (a resume's first look)."""
+    if len(values) <= FEW:
+        for value in values:
+            bisect.insort(ranked, value)
+    else:
+        ranked.extend(values)
+        ranked.sort()
+
+
+def _remove(ranked, value):
+    """Take one ``value`` out of the sorted list ``ranked`` (None: nothing to take)."""
+    if value is not None:
+        del ranked[bisect.bisect_left(ranked, value)]

@@ -1,4 +1,5 @@
 """runner/early_stop.py: the median and hyperband rules against textbook quantiles, judged on validation accuracy only."""
+import numpy as np
 import pytest
 
 from runner.early_stop import Bar, EarlyTermination, StopTraining
@@ -31,6 +32,15 @@ def test_hyperband_at_eta_3_sets_its_bar_at_the_two_thirds_quantile():
     assert rule.bar(2, peers) is None  # not a rung
     assert rule.bar(3, peers[:2]) is None  # too few peers to judge: fewer than eta
     assert rule.bar(3, peers[:3]) == (pytest.approx(0.2 + 0.1 / 3), 3)  # position 4/3 of 0..2
+
+
+@pytest.mark.parametrize("kind, eta", [("median", 3), ("hyperband", 3), ("hyperband", 2.5)])
+def test_a_bar_is_the_quantile_numpy_gives_by_default(kind, eta):
+    rule = EarlyTermination(kind, min_iter=1, eta=eta)
+    for size in (4, 5, 8, 1000):
+        ranked = np.sort(np.random.default_rng(size).random(size))
+        quantile = 0.5 if kind == "median" else 1 - 1 / eta
+        assert rule.bar(1, list(ranked)) == (pytest.approx(float(np.quantile(ranked, quantile)), abs=1e-12), size)
 
 
 def test_hyperband_judges_from_eta_peers_and_the_median_rule_from_four():
