@@ -1,6 +1,7 @@
 """A large store for the benches, built through the store's own API (RunStore.record with RunRecords, no
 training): runs of random configurations with EPOCHS epochs each, a tenth stopped at epoch 2 or 4 as early
-termination would."""
+termination would. The runs go round the sweeps in turn, or with ``share`` that part of them to sweep0 (a large
+sweep among small ones), interleaved with the rest."""
 import random
 import sys
 from pathlib import Path
@@ -15,11 +16,27 @@ EPOCHS = 10
 OPTIMIZERS = ("sgd", "momentum", "nag", "rmsprop", "adam", "nadam")
 
 
-def build(path, runs, sweeps, seed=0):
-    """A store of ``runs`` runs over ``sweeps`` sweeps, with EPOCHS epochs each (fewer when stopped)."""
+def sweep_names(runs, sweeps, share=None):
+    """The sweep of each run: round the sweeps in turn, or ``share`` of the runs in sweep0, spread evenly through
+    the store, and the others round the other sweeps."""
+    if share is None:
+        return [f"sweep{i % sweeps}" for i in range(runs)]
+    names, others = [], 0
+    for i in range(runs):
+        if int((i + 1) * share) > int(i * share):
+            names.append("sweep0")
+        else:
+            names.append(f"sweep{1 + others % (sweeps - 1)}")
+            others += 1
+    return names
+
+
+def build(path, runs, sweeps, seed=0, share=None):
+    """A store of ``runs`` runs over ``sweeps`` sweeps, with EPOCHS epochs each (fewer when stopped); ``share``:
+    the part of them in sweep0."""
     rng = random.Random(seed)
     store = open_store(path)
-    for i in range(runs):
+    for i, sweep in enumerate(sweep_names(runs, sweeps, share)):
         config = resolve_config({"optimizer": rng.choice(OPTIMIZERS), "learning_rate": 10 ** rng.uniform(-4, -1),
                                  "num_layers": rng.randint(1, 6), "hidden_size": rng.choice([32, 64, 128]),
                                  "batch_size": rng.choice([16, 32, 64]), "seed": i})
@@ -30,7 +47,7 @@ def build(path, runs, sweeps, seed=0):
                    "val_acc": top * (1 - 0.5 / e), "val_f1": top * (1 - 0.5 / e), "learning_rate": 0.001,
                    "seconds": 2.0} for e in range(1, last + 1)]
         final = epochs[-1]["val_acc"]
-        store.record(f"sweep{i % sweeps}", RunRecord(
+        store.record(sweep, RunRecord(
             config, "stopped" if stopped else "finished", epochs=epochs, seconds=2.0 * last,
             scores={"val_acc": final, "test_acc": final - 0.002, "test_f1": final - 0.003},
             error=f"hyperband rule at epoch {last}: below the bar" if stopped else None))

@@ -12,6 +12,7 @@ from collections import Counter, defaultdict
 from store import FINAL, Status
 
 FEW = 16  # values inserted one by one into a ranked list; more are sorted in
+FINAL_VALUES = frozenset(status.value for status in FINAL)  # as the rows give them
 
 
 class Follower:
@@ -82,7 +83,7 @@ class SweepLedger:
 
     def _count_done(self, row):
         run_id, key = row["id"], row["config_hash"]
-        counted = Status(row["status"]) in FINAL and (row["ended_at"] or 0) >= (self.rerun_before or 0)
+        counted = row["status"] in FINAL_VALUES and (row["ended_at"] or 0) >= (self.rerun_before or 0)
         before = self.final_key.pop(run_id, None)
         if before is not None:
             self.finals[before] -= 1
@@ -103,14 +104,15 @@ class SweepLedger:
                 for epoch, values in self.peers.items():
                     _remove(self.ranked[epoch], values.pop(row["id"], None))
         ended = {row["id"]: row["config_hash"] for row in rows if row["status"] != Status.RUNNING.value}
+        for run_id, key in ended.items():  # a peer at the rule's epochs it reached, if any
+            self.peer_key[run_id] = key
+            self.peer_runs[key].add(run_id)
         self.longest = max([self.longest, *(row["epochs_done"] or 0 for row in rows)])
         rungs = [epoch for epoch in range(1, self.longest + 1) if self.rule.checks_at(epoch)]
         arrived = defaultdict(list)
         for run_id, epoch, val_acc in self.store.epoch_values(ended, rungs):
             self.peers[epoch][run_id] = val_acc
             arrived[epoch].append(val_acc)
-            self.peer_key[run_id] = ended[run_id]
-            self.peer_runs[ended[run_id]].add(run_id)
         for epoch, values in arrived.items():
             _insert(self.ranked[epoch], values)
 

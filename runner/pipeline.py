@@ -108,6 +108,7 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
         raise InputError(f"cannot write the runs' weights under {folder}: {blocked} is "
                          f"{'not writable' if blocked.is_dir() else 'a file'}; --runs_dir or MLP_RUNS_DIR names "
                          f"another folder")
+    pool.start()  # the workers start while the sweep is read
     remove_dead_writes(folder)  # of runners killed here; a live runner's writes are left alone
     retention = retention or Retention()
     retention.start(store, name)

@@ -11,6 +11,7 @@ from mlp.options import ConfigError, resolve_config
 
 from .pipeline import run_pipeline
 from .proposers import FixedProposer
+from .retention import Retention
 from .sweep_file import OUR_KEYS
 from .tracking import has_credentials, resolve_mode
 from .workers import InProcessWorkers
@@ -22,7 +23,8 @@ def run_agent(spec, store, ctx):
                          "reachable server; use --backend loky otherwise")
     import wandb  # noqa: PLC0415
 
-    # warm_start is ours (W&B's schema takes no key it does not know): its controller proposes from its own runs
+    # OUR_KEYS are not W&B's (its schema takes no key it does not know): its controller proposes from its own runs,
+    # and the runs it proposes keep their files by the file's keep_weights, applied here
     sweep_id = wandb.sweep({k: v for k, v in spec.items() if k not in OUR_KEYS}, project=ctx.wandb_project,
                            entity=ctx.wandb_entity)
 
@@ -34,7 +36,7 @@ def run_agent(spec, store, ctx):
                 print(f"skipping a proposal: {exc}", file=sys.stderr)
                 return
             run_pipeline(FixedProposer(spec["name"], store, [config]), store, InProcessWorkers(wandb_run=agent_run),
-                         ctx, progress=False)
+                         ctx, progress=False, retention=Retention.from_spec(spec))
 
     wandb.agent(sweep_id, function=train, count=spec.get("run_cap"))
     return 0

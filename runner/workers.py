@@ -41,6 +41,11 @@ def _job(config, ctx, key, bars, live, parent_pid):
         return run_one(config, ctx, key=key, bars=bars, live=live)
 
 
+def _ready(parent_pid):
+    """A worker's first task: be set to die with the runner, with this module (and so runner.job) imported."""
+    _die_with(parent_pid)
+
+
 class InProcessWorkers:
     """Runs each job here, at submit, one at a time (joblib's ``n_jobs=1``): train.py's pool, the W&B
     agent's, and the tests'. A Ctrl-C reaches the caller; a traceback stays simple.
@@ -54,6 +59,9 @@ class InProcessWorkers:
 
     def capacity(self):
         return 1
+
+    def start(self):
+        """Nothing to start: each job runs here, at submit."""
 
     def submit(self, config, ctx, key, bars, live=None):
         future = Future()
@@ -84,19 +92,32 @@ class LocalWorkers:
     """``jobs`` loky processes (joblib's executor); after a worker dies the next submit gets a fresh pool."""
 
     def __init__(self, jobs):
-        self.jobs, self.executor = jobs, None
+        self.jobs, self.executor, self.used = jobs, None, False
 
     def capacity(self):
         return self.jobs
 
+    def start(self):
+        """Start the workers now, each importing what a job needs, while the runner reads its sweep: a large
+        sweep's first look and the workers' start then overlap instead of adding up before the first run."""
+        for _ in range(self.jobs):
+            self._executor().submit(_ready, os.getpid())
+
     def submit(self, config, ctx, key, bars, live=None):
+        self.used = True
+        return self._executor().submit(_job, config, ctx, key, bars, live, os.getpid())
+
+    def _executor(self):
         from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415
 
         self.executor = get_reusable_executor(max_workers=self.jobs)
-        return self.executor.submit(_job, config, ctx, key, bars, live, os.getpid())
+        return self.executor
 
     def close(self):
-        pass
+        """Workers started for a sweep with nothing left to run are killed, not waited for (a resume of a done
+        sweep ends at once); after jobs, loky keeps them for the next pool of this process."""
+        if self.executor is not None and not self.used:
+            self.terminate()
 
     def terminate(self):
         """Kill the workers now, their jobs with them: the runner is leaving, and nobody would record them."""
@@ -123,6 +144,9 @@ class DaskWorkers:
 
     def capacity(self):
         return max(1, sum(self.client.nthreads().values()))
+
+    def start(self):
+        """The cluster's workers are already up (the client waited for one)."""
 
     def submit(self, config, ctx, key, bars, live=None):
         """``live`` is dropped: the cluster's workers may not see the store, so epochs come with the result."""

@@ -113,7 +113,7 @@ def files(tmp_path_factory):
     con = sqlite3.connect(tmp / "runs.db")
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # reading must then leave the file's bytes alone
     con.close()
-    weights = next((tmp / "runs" / "train").glob("*.npy"))
+    weights = next((tmp / "runs" / "train").glob("*/*.npy"))  # in the shard of its key
     (tmp / "good.yaml").write_text("method: grid\nparameters: {epochs: {value: 1}, train_size: {value: 500}}\n")
     (tmp / "bad.yaml").write_text("method: grid\nparameters: {batch_size: {value: 0}}\n")
     (tmp / "corrupt.db").write_bytes(os.urandom(4096))

@@ -102,7 +102,8 @@ def test_the_search_file_is_in_w_and_bs_schema_and_our_extensions_are_named():
     exactly the ones sweep_file calls ours, and the W&B backend leaves them out."""
     search = load_sweep(ROOT / "sweeps" / "search.yaml")
     assert search["method"] == "bayes" and wandb_schema_violations(search) == ["top-level key fidelity"]
-    extended = {**search, "warm_start": True}
+    extended = {**search, "warm_start": True, "keep_weights": {"best": 5}}
     validate(extended)
-    assert wandb_schema_violations(extended) == ["top-level key fidelity", "top-level key warm_start"]
-    assert OUR_KEYS == {"warm_start", "fidelity"}
+    assert wandb_schema_violations(extended) == ["top-level key fidelity", "top-level key keep_weights",
+                                                 "top-level key warm_start"]
+    assert OUR_KEYS == {"warm_start", "fidelity", "keep_weights"}
