@@ -9,7 +9,7 @@ export MLP_DATA_DIR ?= $(abspath ../shared/data)
 endif
 export WANDB_SILENT := true
 
-.PHONY: help install data test mutate train sweep search runs ui screenshots bench-search report wandb-report publish best bench stress fresh-check browser report-check
+.PHONY: help install data test mutate train sweep search runs ui screenshots bench-search bench-scale report wandb-report publish best bench stress fresh-check browser report-check
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9.%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 16
@@ -91,6 +91,10 @@ bench:  ## one step against its matmuls; epochs and 3-epoch processes against sc
 bench-search:  ## the search against Optuna's TPE + Hyperband at equal epochs, 3 seeds on 20,000 training images (about an hour; BENCH_FLAGS=--quick for minutes)
 	$(PY) -m pip install --quiet -e '.[bench]'
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(PY) bench/bench_search.py $(BENCH_FLAGS)
+
+bench-scale:  ## sweeps of 1,000 to 100,000 runs: the store's reads, a bayes batch, the runner appended to a large sweep, one runner over dask (stores built once in /tmp/scale-stores)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/bench_scale.py --stores /tmp/scale-stores $(BENCH_FLAGS)
 
 stress:  ## SIGKILL runners and workers 20 times in each of 3 scenarios (local, cooperating runners, dask), SIGTERM a runner 20 times; check nothing is lost or doubled
 	$(PY) tests/stress.py --kills 20

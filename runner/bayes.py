@@ -10,7 +10,8 @@ MIN_BUDGET_RUNS runs have ended: what a shift or a schedule does in 5 epochs is 
 Candidates are random draws from the sweep's distributions and one-option changes of the best runs
 so far; the forest's prediction at full length plus half its spread across trees (an upper confidence
 bound) picks among them, and a share of plain draws keeps it from locking onto one region. A sweep
-starts from the trainer's default configuration, then random draws until a few runs have reported.
+starts from the trainer's default configuration, then random draws until a few runs have reported. A fit learns
+from at most MAX_MODEL_POINTS points, the best runs first, so a large sweep's proposals cost what a small one's do.
 """
 import math
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ EPSILON = 1e-4
 LOG_STEP = 1.0  # a changed log-range option moves by exp(N(0, LOG_STEP)), staying near its parent
 RANDOM_SHARE = 0.1  # of the model's proposals, this share are plain draws (as SMAC interleaves them): no lock-in
 MIN_BUDGET_RUNS = 8  # with budgets, the model learns from the largest budget with this many results
-MAX_MODEL_POINTS = 2_000  # what one fit learns from at most: 64 trees fit on it in about a second on our 2 cores
+MAX_MODEL_POINTS = 2_000  # what one fit learns from at most: 64 trees fit on it in under a second (bench_scale.py)
 
 
 @dataclass

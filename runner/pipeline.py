@@ -30,10 +30,10 @@ from .early_stop import EarlyTermination
 from .job import JobContext
 from .lease import Lease
 from .ledger import SweepLedger
-from .retention import Retention
-from .run_files import remove_dead_writes, remove_files, save_files, stem
 from .live import LiveEpochs
 from .methods import proposer_for
+from .retention import Retention
+from .run_files import remove_dead_writes, remove_files, save_files, stem
 
 MAX_WORKER_DEATHS = 10  # in one invocation, before the runner gives up
 MAX_DEATHS_PER_RUN = 3  # a configuration whose worker dies this often is recorded failed (e.g. out of memory)
