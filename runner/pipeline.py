@@ -133,6 +133,8 @@ def run_pipeline(proposer, store, pool, ctx, progress=True, rerun_before=None, r
                         break
                     time.sleep(POLL_SECONDS)  # the rest is held by other runners: wait for it or its lapse
                     continue
+                if not any(future.done() for future in book.in_flight):  # every worker is training: the next
+                    refill(proposer, book)  # batch is proposed meanwhile, ready when one is free
                 finished, _ = wait(book.in_flight, return_when=FIRST_COMPLETED)
                 died = False
                 for future in finished:
@@ -181,10 +183,15 @@ def run_sweep(spec, store, pool, ctx=None, progress=True, configs=None, rerun=Fa
                         retention=Retention.from_spec(spec))
 
 
-def claim_next(proposer, book, lease):
-    """The next proposal this runner could claim, and its run id; None when none is free now."""
+def refill(proposer, book):
+    """When no proposal waits, ask the proposer for its next ones."""
     if not book.waiting:
         book.waiting.extend(proposer.propose(book.done()))
+
+
+def claim_next(proposer, book, lease):
+    """The next proposal this runner could claim, and its run id; None when none is free now."""
+    refill(proposer, book)
     flying = book.flying()
     while book.waiting:
         proposal = book.waiting.popleft()

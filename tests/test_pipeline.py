@@ -29,7 +29,7 @@ from runner.early_stop import EarlyTermination
 from runner.job import JobContext, JobResult
 from runner.lease import Lease
 from runner.pipeline import (MAX_DEATHS_PER_RUN, MAX_WORKER_DEATHS, Bookkeeping, _worker_lost, claim_next,
-                             key_defaults, open_store, run_sweep)
+                             key_defaults, open_store, run_pipeline, run_sweep)
 from runner.proposers import FixedProposer
 from runner.sweep_file import expand, load_sweep
 from runner.workers import InProcessWorkers, LocalWorkers
@@ -601,3 +601,62 @@ def test_a_resumed_sweep_reruns_its_failed_run(tmp_path):
     again = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0 and "sweep resume: 1 finished; 1 already done" in again.stdout, again.stderr
     assert store.get(run_id)["status"] == "finished" and store.find("resume", kept)["status"] == "finished"
+
+
+class Training(Future):
+    """A run's future whose result is already told (so no wait can hang), yet that says it is not done until the
+    runner reads it: a worker still training, as the runner sees it."""
+
+    def __init__(self, training, result):
+        super().__init__()
+        self.training = training
+        training.append(self)
+        self.set_result(result)
+
+    def done(self):
+        return self not in self.training
+
+    def result(self, timeout=None):
+        self.training.remove(self)
+        return super().result(timeout)
+
+
+class TrainingWorkers(InProcessWorkers):
+    """Two workers, each run training until the runner reads its result."""
+
+    def __init__(self):
+        super().__init__()
+        self.training = []
+
+    def capacity(self):
+        return 2
+
+    def submit(self, config, ctx, key, bars, live=None):
+        return Training(self.training, JobResult(RunRecord(config, "finished", scores={"val_acc": 0.5})))
+
+
+class OneAtATime(FixedProposer):
+    """Proposes one configuration a call, never one it gave before, noting how many runs were training then."""
+
+    def __init__(self, store, configs, pool):
+        super().__init__("eager", store, configs)
+        self.pool, self.training_when_asked, self.given = pool, [], set()
+
+    def propose(self, done):
+        self.training_when_asked.append(len(self.pool.training))
+        batch = [p for p in super().propose(done) if p.key not in self.given][:1]
+        self.given.update(p.key for p in batch)
+        return batch
+
+
+def test_the_next_proposals_are_asked_for_while_every_worker_trains(tmp_path):
+    """With both workers busy and nothing waiting, the runner asks its proposer before it blocks, so a bayes fit runs
+    while the workers train and a free worker finds its next run ready (a runner that asks only when a worker is
+    free never asks with two training)."""
+    store = open_store(tmp_path / "runs.db")
+    pool = TrainingWorkers()
+    proposer = OneAtATime(store, [resolve_config({"seed": seed}) for seed in range(5)], pool)
+    ctx = JobContext(sweep="eager", runs_dir=str(tmp_path / "runs"), wandb_mode="disabled")
+    summary = run_pipeline(proposer, store, pool, ctx, progress=False)
+    assert summary.counts == {"finished": 5}
+    assert proposer.training_when_asked.count(2) >= 2, proposer.training_when_asked
