@@ -49,6 +49,9 @@ class Retention:
             self._keep(store, run_id, record.scores.get(self.metric))
 
     def _keep(self, store, run_id, value):
+        if any(-kept == run_id for _, kept in self.kept):  # trained again (--rerun): its new result counts
+            self.kept = [entry for entry in self.kept if -entry[1] != run_id]
+            heapq.heapify(self.kept)
         rank = -math.inf if value is None else self.sign * value
         heapq.heappush(self.kept, (rank, -run_id))  # on a tie, the later run goes first
         while len(self.kept) > self.best:

@@ -77,3 +77,27 @@ def test_a_sweep_that_keeps_its_best_two_leaves_their_files_only_and_a_resume_na
     shutil.move(tmp_path / "runs", moved / "runs")
     best = RunStore(moved / "runs.db", create=False).get(ranked[0]["id"])
     assert Path(best["weights_path"]).is_file() and best["weights_path"].startswith(str(moved))
+
+
+class Paths:
+    """The part of a store a retention policy calls: which runs' files it lets go."""
+
+    def __init__(self):
+        self.forgotten = []
+
+    def forget_files(self, run_id):
+        self.forgotten.append(run_id)
+
+
+@pytest.mark.parametrize("goal, dropped", [("maximize", [1, 4]), ("minimize", [2, 4])])
+def test_best_n_lets_go_of_the_worst_and_on_a_tie_of_the_later_run_and_a_rerun_counts_once(goal, dropped):
+    store, retention = Paths(), Retention({"best": 2}, "val_acc", goal)
+    for run_id, value in ((1, 0.5), (2, 0.9), (3, 0.7)):
+        retention.recorded(store, run_id, RunRecord({}, "finished", scores={"val_acc": value}, weights_path="w"))
+    retention.recorded(store, 4, RunRecord({}, "finished", scores={"val_acc": 0.7}, weights_path="w"))
+    assert store.forgotten == dropped
+    retention.recorded(store, 2 if goal == "maximize" else 1, RunRecord({}, "finished", scores={"val_acc": 0.1},
+                                                                          weights_path="w"))
+    kept = {-run_id for _, run_id in retention.kept}
+    assert len(retention.kept) == 2 and len(kept) == 2, "a run trained again is kept once, at its new result"
+    assert store.forgotten == dropped, "two runs have files, and two are kept: none goes"
