@@ -21,10 +21,12 @@ DEFAULT = "finished"
 
 
 class Retention:
+    """A sweep's ``keep_weights`` policy, and with {best: N} the runs it keeps files for so far."""
+
     def __init__(self, policy=DEFAULT, metric="val_acc", goal="maximize"):
         self.best = policy["best"] if isinstance(policy, dict) else None
         self.policy, self.metric, self.sign = policy, metric, -1 if goal == "minimize" else 1
-        self.kept = []  # with {best: N}: a heap of (rank, run id), the worst kept run first
+        self.kept = []  # with {best: N}: a heap of (rank, -run id), the worst kept run first
 
     @classmethod
     def from_spec(cls, spec):
