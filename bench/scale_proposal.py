@@ -21,10 +21,11 @@ from large_store import EPOCHS, OPTIMIZERS
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from runner.ledger import SweepLedger  # noqa: E402
 from runner.methods import proposer_for  # noqa: E402
 from runner.pipeline import open_store  # noqa: E402
 from runner.sweep_file import load_sweep  # noqa: E402
-from store import FINAL, RunRecord, Status  # noqa: E402
+from store import RunRecord, Status  # noqa: E402
 
 SWEEP = "sweep0"
 BATCH = 4
@@ -52,11 +53,6 @@ def record(store, proposals):
                      run_id)
 
 
-def done_keys(store):
-    """The keys of the sweep's final runs: the ``done`` a runner hands its proposer."""
-    return {r["config_hash"] for r in store.iter_runs(sweep=SWEEP, status=FINAL, fields=("config_hash",))}
-
-
 def megabytes():
     """This process's peak resident memory so far (Linux's VmHWM). Not ru_maxrss: exec keeps it from the process
     that started this one (the bench, with its own stores read), so it never shows less than the bench's own."""
@@ -71,12 +67,15 @@ def timed(call, *args):
 
 def main(db):
     store = open_store(db)
-    done = done_keys(store)
+    ledger = SweepLedger(store, SWEEP)  # the done keys a runner hands its proposer, kept as the runner keeps them
+    ledger.look()
+    done = ledger.done
     proposer = proposer_for(bayes_spec(len(done) + 1000), store, BATCH)
     before = megabytes()
     first, first_s = timed(proposer.propose, done)
     record(store, first)
-    _, next_s = timed(proposer.propose, done_keys(store))
+    ledger.look()
+    _, next_s = timed(proposer.propose, ledger.done)
     store.close()
     print(json.dumps({"runs in the sweep": len(done), "first batch s": first_s, "next batch s": next_s,
                       "MB before": before, "MB peak": megabytes()}))

@@ -9,10 +9,9 @@ accuracy at the rule's epochs, ranked, so a submit's bars cost the same at 60,00
 import bisect
 from collections import Counter, defaultdict
 
-from store import FINAL, Status
+from store import Status
 
 FEW = 16  # values inserted one by one into a ranked list; more are sorted in
-FINAL_VALUES = frozenset(status.value for status in FINAL)  # as the rows give them
 
 
 class Follower:
@@ -83,7 +82,7 @@ class SweepLedger:
 
     def _count_done(self, row):
         run_id, key = row["id"], row["config_hash"]
-        counted = row["status"] in FINAL_VALUES and (row["ended_at"] or 0) >= (self.rerun_before or 0)
+        counted = Status(row["status"]).is_final and (row["ended_at"] or 0) >= (self.rerun_before or 0)
         before = self.final_key.pop(run_id, None)
         if before is not None:
             self.finals[before] -= 1

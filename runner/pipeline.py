@@ -71,7 +71,7 @@ class Bookkeeping:
     """
 
     def __init__(self, store, sweep, rule=None, rerun_before=None, repeat=False):
-        self.store, self.sweep, self.rerun_before, self.repeat = store, sweep, rerun_before, repeat
+        self.sweep, self.rerun_before, self.repeat = sweep, rerun_before, repeat
         self.ledger = SweepLedger(store, sweep, rule, rerun_before)
         self.waiting = deque()
         self.in_flight = {}  # future -> (proposal, run id)

@@ -11,7 +11,7 @@ from typing import NamedTuple
 import numpy as np
 
 from mlp.options import ConfigError, resolve_config
-from store import FINAL, Status
+from store import Status
 
 from . import bayes
 from .budgets import Result, budgets, promotions
@@ -82,7 +82,7 @@ class BayesProposer:
         changed = self.follower.changed()
         for row in changed:
             self.own.pop(row["id"], None)
-        for row in self.store.curves(self.metric, runs=[r for r in changed if Status(r["status"]) in FINAL]):
+        for row in self.store.curves(self.metric, runs=[r for r in changed if Status(r["status"]).is_final]):
             self.own[row["id"]] = _curve(row)
         if self.borrowed is None:
             self.borrowed = [_curve(r) for r in self.store.curves(self.metric) if r["sweep"] != self.sweep
