@@ -53,7 +53,7 @@ def test_a_sweep_that_keeps_its_best_two_leaves_their_files_only_and_a_resume_na
         "optimizer": {"value": "sgd"}, "learning_rate": {"values": [1e-5, 1e-4, 1e-3, 0.01, 0.05, 0.2]}}}
     sweep_file = tmp_path / "keep.yaml"
     sweep_file.write_text(yaml.safe_dump(spec))
-    out = subprocess.run(runner_cmd(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(runner_cmd(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     store = RunStore(tmp_path / "runs.db", create=False)
     runs = store.runs(sweep="keep")
@@ -67,7 +67,7 @@ def test_a_sweep_that_keeps_its_best_two_leaves_their_files_only_and_a_resume_na
     store.close()
 
     sweep_file.write_text(yaml.safe_dump({**spec, "keep_weights": {"best": 1}}))
-    out = subprocess.run(runner_cmd(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(runner_cmd(sweep_file, tmp_path), cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert files_under(tmp_path / "runs") == [p for p in expected if p.stem.startswith(ranked[0]["config_hash"])]
 
